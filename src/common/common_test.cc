@@ -1,0 +1,89 @@
+#include <gtest/gtest.h>
+
+#include <set>
+#include <system_error>
+
+#include "common/clock.h"
+#include "common/hash.h"
+#include "common/ids.h"
+#include "common/keyslot.h"
+#include "common/result.h"
+#include "common/rng.h"
+
+namespace shoal {
+namespace {
+
+TEST(KeySlot, MatchesRedisClusterReferenceValues) {
+  // Reference values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+  EXPECT_EQ(Crc16("123456789"), 0x31C3);
+  EXPECT_EQ(KeyBucket("foo").value(), 12182);
+  EXPECT_EQ(KeyBucket("bar").value(), 5061);
+  EXPECT_EQ(KeyBucket("key:1").value(), KeyBucket("key:1").value());
+  EXPECT_EQ(KeyBucket("").value(), 0);
+}
+
+TEST(KeySlot, HashTagRules) {
+  EXPECT_EQ(KeyBucket("{user1000}.following"), KeyBucket("{user1000}.followers"));
+  EXPECT_EQ(KeyBucket("{user1000}.following"), KeyBucket("user1000"));
+  EXPECT_EQ(HashTagOf("foo{}{bar}"), "foo{}{bar}");  // empty first tag: whole key
+  EXPECT_EQ(HashTagOf("foo{{bar}}zap"), "{bar");
+  EXPECT_EQ(HashTagOf("foo{bar}{zap}"), "bar");
+  EXPECT_EQ(HashTagOf("no-tag}{"), "no-tag}{");
+}
+
+TEST(Rng, SameSeedSameSequenceDifferentSeedDifferent) {
+  SeededRng a(42), b(42), c(43);
+  bool differs = false;
+  for (int i = 0; i < 100; ++i) {
+    uint64_t x = a.Next();
+    EXPECT_EQ(x, b.Next());
+    differs |= x != c.Next();
+  }
+  EXPECT_TRUE(differs);
+}
+
+TEST(Rng, UniformStaysInRange) {
+  SeededRng r(7);
+  std::set<uint64_t> seen;
+  for (int i = 0; i < 10000; ++i) {
+    uint64_t v = r.Uniform(10);
+    ASSERT_LT(v, 10u);
+    seen.insert(v);
+  }
+  EXPECT_EQ(seen.size(), 10u);
+}
+
+TEST(FakeClock, MovesOnlyWhenTold) {
+  FakeClock c;
+  int64_t t0 = c.NowUnixMillis();
+  EXPECT_EQ(c.NowUnixMillis(), t0);
+  c.AdvanceMillis(1500);
+  EXPECT_EQ(c.NowUnixMillis(), t0 + 1500);
+}
+
+TEST(Result, HoldsValueOrError) {
+  Result<int> ok(5);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(*ok, 5);
+  Result<int> bad(Error(std::make_error_code(std::errc::invalid_argument), "nope"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message(), "nope");
+  Status s;
+  EXPECT_TRUE(s.ok());
+}
+
+TEST(StrongId, DistinctTypesCompare) {
+  BucketId a(3), b(4);
+  EXPECT_LT(a, b);
+  EXPECT_EQ(a, BucketId(3));
+  static_assert(!std::is_convertible_v<BucketId, ShardId>);
+}
+
+TEST(Hash, StableAndSeeded) {
+  EXPECT_EQ(Hash64("abc"), Hash64("abc"));
+  EXPECT_NE(Hash64("abc"), Hash64("abd"));
+  EXPECT_NE(Hash64("abc", 1), Hash64("abc", 2));
+}
+
+}  // namespace
+}  // namespace shoal
