@@ -1,0 +1,275 @@
+#include "app/cli.h"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <array>
+#include <iostream>
+#include <string>
+#include <utility>
+
+#ifndef SHOAL_VERSION
+#define SHOAL_VERSION "unknown"
+#endif
+
+namespace shoal::app {
+
+namespace {
+
+class ErrcCategory : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "shoal.app"; }
+  std::string message(int ev) const override {
+    return static_cast<Errc>(ev) == Errc::kUsage ? "usage error" : "unknown error";
+  }
+};
+
+constexpr std::string_view kDescription =
+    "shoal is an in-memory key-value server that speaks the Redis protocol (RESP2/RESP3), so\n"
+    "redis-cli, redis-benchmark and Redis client libraries work with it unchanged. It is being\n"
+    "built into a cluster server (sharded and replicated maps, a messaging bus, failover);\n"
+    "today 'serve' runs one node, and the cluster subcommands below are only planned.\n";
+
+constexpr std::string_view kMainFooter =
+    "Examples:\n"
+    "  shoal serve                                   # listen on 127.0.0.1:6379\n"
+    "  shoal serve --port 7000 --maxmemory 1gb --maxmemory-policy allkeys-lru\n"
+    "  SHOAL_REQUIREPASS=secret shoal serve --config shoal.yaml\n"
+    "  redis-cli -p 7000 ping\n"
+    "\n"
+    "Run 'shoal <subcommand> --help' for a subcommand's flags.\n";
+
+constexpr std::string_view kServeDescription =
+    "Run one shoal node in the foreground, serving Redis clients on --bind:--port";
+
+// A planned subcommand: listed in --help, prints a notice and exits 2 when run.
+struct Planned {
+  Command command;
+  std::string_view name;
+  std::string_view what;
+};
+constexpr std::array<Planned, 4> kPlanned = {{
+    {Command::kStart, "start", "start a local 3-node cluster for development"},
+    {Command::kStatus, "status", "show a cluster's nodes, replica sets and health"},
+    {Command::kJoin, "join", "add a running node to a cluster"},
+    {Command::kLeave, "leave", "remove a node from its cluster gracefully"},
+}};
+constexpr int kPlannedExitCode = 2;
+
+// A serve flag that maps to one config parameter.
+struct ParamFlag {
+  std::string_view flag;
+  std::string_view param;
+  std::string_view type_name;
+};
+constexpr std::array<ParamFlag, 7> kParamFlags = {{
+    {"--port", "port", "PORT"},
+    {"--bind", "bind", "ADDR"},
+    {"--threads", "threads", "N"},
+    {"--requirepass", "requirepass", "PASSWORD"},
+    {"--maxmemory", "maxmemory", "BYTES"},
+    {"--maxmemory-policy", "maxmemory-policy", "POLICY"},
+    {"--loglevel", "loglevel", "LEVEL"},
+}};
+
+const config::ParamInfo& FindInfo(const std::vector<config::ParamInfo>& params,
+                                  std::string_view name) {
+  for (const config::ParamInfo& p : params) {
+    if (p.name == name) return p;
+  }
+  std::abort();  // kParamFlags names a parameter that does not exist: a programming error
+}
+
+std::string ServeFooter(const std::vector<config::ParamInfo>& params) {
+  std::string out =
+      "Settings come from, lowest to highest precedence: built-in defaults, the YAML file\n"
+      "(--config, or $SHOAL_CONFIG), SHOAL_* environment variables, then this command line\n"
+      "(--set in order, then the dedicated flags, so --port wins over --set port=...).\n"
+      "Empty environment variables are ignored.\n"
+      "\n"
+      "All settings (YAML key and --set name, default, environment variable):\n";
+  for (const config::ParamInfo& p : params) {
+    out += fmt::format("  {:<27} {:<10} {}\n      {}{}\n", p.name, p.default_value, p.env_var,
+                       p.description, p.mutable_at_runtime ? "" : " [startup only]");
+  }
+  out +=
+      "\n"
+      "Names are case-insensitive and '_' may replace '-'. Memory sizes use Redis units:\n"
+      "1k = 1000, 1kb = 1024, likewise m/mb and g/gb. CONFIG SET refuses [startup only] ones.\n"
+      "\n"
+      "Example shoal.yaml:\n"
+      "  port: 7000\n"
+      "  maxmemory: 100mb\n"
+      "  maxmemory-policy: allkeys-lru\n"
+      "  requirepass: change-me\n"
+      "\n"
+      "Examples:\n"
+      "  shoal serve --port 7000 --threads 4\n"
+      "  shoal serve --config shoal.yaml --set hz=50 --set timeout=300\n"
+      "  SHOAL_MAXMEMORY=2gb shoal serve --bind 0.0.0.0\n";
+  return out;
+}
+
+// CLI11 messages plus where to look for help.
+Error UsageError(const CLI::ParseError& e, const CLI::App& app) {
+  std::string help = "shoal --help";
+  for (const CLI::App* sub : app.get_subcommands()) help = "shoal " + sub->get_name() + " --help";
+  return Error(Errc::kUsage, fmt::format("{} (see '{}')", e.what(), help));
+}
+
+}  // namespace
+
+const std::error_category& ErrcCategory() {
+  static const class ErrcCategory category;
+  return category;
+}
+
+std::string_view ToString(Command command) {
+  switch (command) {
+    case Command::kNone:
+      return "";
+    case Command::kServe:
+      return "serve";
+    case Command::kVersion:
+      return "version";
+    case Command::kStart:
+      return "start";
+    case Command::kStatus:
+      return "status";
+    case Command::kJoin:
+      return "join";
+    case Command::kLeave:
+      return "leave";
+  }
+  return "";
+}
+
+std::string VersionString() { return std::string("shoal ") + SHOAL_VERSION; }
+
+Result<Invocation> ParseCommandLine(int argc, char** argv) {
+  std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+  return ParseCommandLine(args, CliContext{config::ProcessEnv(), &std::cout, &std::cerr});
+}
+
+Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const CliContext& ctx) {
+  const std::vector<config::ParamInfo> params = config::ServerConfig::Params();
+
+  CLI::App app(std::string(kDescription), "shoal");
+  app.set_version_flag("--version", VersionString(), "Print the version and exit");
+  app.require_subcommand(0, 1);
+  app.get_formatter()->column_width(36);
+
+  // serve
+  CLI::App* serve = app.add_subcommand("serve", std::string(kServeDescription));
+  serve->footer(ServeFooter(params));
+  std::string config_file;
+  serve
+      ->add_option(
+          "--config", config_file,
+          fmt::format("YAML file of settings (see below)\nenv: {}", config::kConfigFileEnvVar))
+      ->type_name("FILE");
+  std::array<std::string, kParamFlags.size()> flag_values;
+  std::array<CLI::Option*, kParamFlags.size()> flag_options{};
+  for (size_t i = 0; i < kParamFlags.size(); ++i) {
+    const config::ParamInfo& info = FindInfo(params, kParamFlags[i].param);
+    flag_options[i] = serve
+                          ->add_option(std::string(kParamFlags[i].flag), flag_values[i],
+                                       fmt::format("{}\nenv: {}", info.description, info.env_var))
+                          ->type_name(std::string(kParamFlags[i].type_name))
+                          ->default_str(info.default_value)
+                          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
+  std::vector<std::string> sets;
+  serve
+      ->add_option("--set", sets,
+                   "Set any setting listed below; repeatable, e.g. --set hz=50 --set timeout=300")
+      ->type_name("NAME=VALUE")
+      ->allow_extra_args(false);
+
+  // version
+  CLI::App* version = app.add_subcommand("version", "Print the version and exit");
+
+  // planned
+  std::array<CLI::App*, kPlanned.size()> planned{};
+  for (size_t i = 0; i < kPlanned.size(); ++i) {
+    planned[i] = app.add_subcommand(std::string(kPlanned[i].name),
+                                    fmt::format("(not implemented yet) {}", kPlanned[i].what));
+    planned[i]->allow_extras();
+    planned[i]->group("Planned subcommands");
+    planned[i]->footer(fmt::format(
+        "'shoal {}' is not implemented yet: running it prints a notice and exits with status {}.\n"
+        "For now, run nodes with 'shoal serve'.\n",
+        kPlanned[i].name, kPlannedExitCode));
+  }
+  app.footer(std::string(kMainFooter));  // after add_subcommand: subcommands copy the footer
+
+  std::vector<const char*> argv;
+  argv.push_back("shoal");
+  for (const std::string& a : args) argv.push_back(a.c_str());
+
+  Invocation inv;
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::CallForHelp& e) {
+    inv.exit_code = app.exit(e, *ctx.out, *ctx.err);
+    return inv;
+  } catch (const CLI::CallForVersion& e) {
+    inv.command = Command::kVersion;
+    inv.exit_code = app.exit(e, *ctx.out, *ctx.err);
+    return inv;
+  } catch (const CLI::ParseError& e) {
+    return UsageError(e, app);
+  }
+
+  if (version->parsed()) {
+    inv.command = Command::kVersion;
+    *ctx.out << VersionString() << "\n";
+    inv.exit_code = 0;
+    return inv;
+  }
+
+  for (size_t i = 0; i < kPlanned.size(); ++i) {
+    if (!planned[i]->parsed()) continue;
+    inv.command = kPlanned[i].command;
+    inv.args = planned[i]->remaining();
+    *ctx.err << fmt::format(
+        "shoal {}: not implemented yet. It is planned to {}.\nFor now, run nodes with 'shoal "
+        "serve' (see 'shoal serve --help').\n",
+        kPlanned[i].name, kPlanned[i].what);
+    inv.exit_code = kPlannedExitCode;
+    return inv;
+  }
+
+  if (!serve->parsed()) {  // no subcommand
+    *ctx.out << app.help();
+    inv.exit_code = 1;
+    return inv;
+  }
+
+  inv.command = Command::kServe;
+  config::ConfigSources sources;
+  sources.config_file = config_file;
+  sources.env = ctx.env;
+  for (const std::string& s : sets) {
+    size_t eq = s.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Error(Errc::kUsage,
+                   fmt::format("--set expects NAME=VALUE, got '{}' (see 'shoal serve --help')", s));
+    }
+    sources.overrides.push_back({s.substr(0, eq), s.substr(eq + 1), "--set " + s});
+  }
+  for (size_t i = 0; i < kParamFlags.size(); ++i) {
+    if (flag_options[i]->count() == 0) continue;
+    const std::string& v = flag_values[i];
+    std::string origin = kParamFlags[i].param == "requirepass"
+                             ? std::string(kParamFlags[i].flag)
+                             : fmt::format("{} {}", kParamFlags[i].flag, v);
+    sources.overrides.push_back({std::string(kParamFlags[i].param), v, std::move(origin)});
+  }
+  Result<config::ServerConfig> merged = config::LoadServerConfig(sources);
+  if (!merged) return merged.error();
+  inv.server = std::move(*merged);
+  return inv;
+}
+
+}  // namespace shoal::app

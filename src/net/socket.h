@@ -1,0 +1,24 @@
+// Small POSIX socket helpers for the event loops. Errors are values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace shoal::net {
+
+// A non-blocking TCP listening socket on host:port. With `reuse_port`, several threads may each
+// bind their own socket to the same port and the kernel spreads connections among them
+// (SO_REUSEPORT), which is how every worker thread accepts its own clients.
+Result<int> ListenTcp(const std::string& host, uint16_t port, bool reuse_port, int backlog = 511);
+
+// Accepts one pending connection, non-blocking, with TCP_NODELAY. Returns -1 when none is
+// pending (EAGAIN) or on a transient error; `peer` gets "ip:port".
+int AcceptTcp(int listen_fd, std::string* peer);
+
+// The local "ip:port" of a socket.
+std::string LocalAddress(int fd);
+
+}  // namespace shoal::net

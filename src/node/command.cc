@@ -1,0 +1,163 @@
+#include "node/command.h"
+
+#include <absl/container/flat_hash_map.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include "common/hash.h"
+
+namespace shoal::node {
+namespace {
+
+struct NoCaseHash {
+  size_t operator()(std::string_view s) const {
+    char buf[64];
+    if (s.size() > sizeof buf) return s.size();
+    for (size_t i = 0; i < s.size(); ++i) buf[i] = static_cast<char>(std::tolower(s[i]));
+    return Hash64(std::string_view(buf, s.size()));
+  }
+};
+struct NoCaseEq {
+  bool operator()(std::string_view a, std::string_view b) const {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    }
+    return true;
+  }
+};
+
+struct Registry {
+  std::vector<CommandSpec> all;
+  absl::flat_hash_map<std::string_view, const CommandSpec*, NoCaseHash, NoCaseEq> by_name;
+  Registry() {
+    for (auto group : {StringCommands(), KeyCommands(), HashCommands(), ServerCommands()}) {
+      all.insert(all.end(), group.begin(), group.end());
+    }
+    std::sort(all.begin(), all.end(),
+              [](const CommandSpec& a, const CommandSpec& b) { return a.name < b.name; });
+    for (const CommandSpec& s : all) by_name.emplace(s.name, &s);
+  }
+};
+
+const Registry& GetRegistry() {
+  static const Registry r;
+  return r;
+}
+
+}  // namespace
+
+const CommandSpec* FindCommand(std::string_view name) {
+  const auto& r = GetRegistry();
+  auto it = r.by_name.find(name);
+  return it == r.by_name.end() ? nullptr : it->second;
+}
+
+std::span<const CommandSpec> AllCommands() { return GetRegistry().all; }
+
+std::vector<std::string> FlagNames(uint32_t flags) {
+  std::vector<std::string> out;
+  if (flags & kCmdWrite) out.push_back("write");
+  if (flags & kCmdReadOnly) out.push_back("readonly");
+  if (flags & kCmdDenyOom) out.push_back("denyoom");
+  if (flags & kCmdAdmin) out.push_back("admin");
+  if (flags & kCmdNoAuth) out.push_back("no_auth");
+  if (flags & kCmdFast) out.push_back("fast");
+  if (flags & kCmdConnection) out.push_back("stale");
+  return out;
+}
+
+std::vector<size_t> KeyPositions(const CommandSpec& spec, Args args) {
+  std::vector<size_t> pos;
+  if (spec.first_key <= 0) return pos;
+  const int argc = static_cast<int>(args.size());
+  const int last = spec.last_key < 0 ? argc + spec.last_key : spec.last_key;
+  const int step = std::max(spec.key_step, 1);
+  for (int i = spec.first_key; i <= last && i < argc; i += step) pos.push_back(static_cast<size_t>(i));
+  return pos;
+}
+
+bool ParseInt64(std::string_view s, int64_t* out) {
+  if (s.empty() || s.size() > 20) return false;
+  if (s.size() > 1 && s[0] == '0') return false;
+  if (s[0] == '-' && (s.size() == 1 || s[1] == '0')) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool ParseDouble(std::string_view s, double* out) {
+  if (s.empty() || s.size() > 300 || std::isspace(static_cast<unsigned char>(s[0]))) return false;
+  std::string tmp(s);
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(tmp.c_str(), &end);
+  if (end != tmp.c_str() + tmp.size() || errno == ERANGE || std::isnan(v)) return false;
+  *out = v;
+  return true;
+}
+
+bool GlobMatch(std::string_view pat, std::string_view str, bool nocase) {
+  auto lower = [&](char c) {
+    return nocase ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : c;
+  };
+  size_t p = 0, s = 0;
+  while (p < pat.size()) {
+    switch (pat[p]) {
+      case '*': {
+        while (p + 1 < pat.size() && pat[p + 1] == '*') ++p;
+        if (p + 1 == pat.size()) return true;
+        for (size_t k = s; k <= str.size(); ++k) {
+          if (GlobMatch(pat.substr(p + 1), str.substr(k), nocase)) return true;
+        }
+        return false;
+      }
+      case '?':
+        if (s >= str.size()) return false;
+        ++s;
+        break;
+      case '[': {
+        if (s >= str.size()) return false;
+        ++p;
+        const bool negate = p < pat.size() && pat[p] == '^';
+        if (negate) ++p;
+        bool match = false;
+        while (p < pat.size() && pat[p] != ']') {
+          if (pat[p] == '\\' && p + 1 < pat.size()) {
+            ++p;
+            if (lower(pat[p]) == lower(str[s])) match = true;
+          } else if (p + 2 < pat.size() && pat[p + 1] == '-') {
+            char a = lower(pat[p]), b = lower(pat[p + 2]);
+            if (a > b) std::swap(a, b);
+            const char c = lower(str[s]);
+            if (c >= a && c <= b) match = true;
+            p += 2;
+          } else if (lower(pat[p]) == lower(str[s])) {
+            match = true;
+          }
+          ++p;
+        }
+        if (negate) match = !match;
+        if (!match) return false;
+        ++s;
+        if (p >= pat.size()) return true;  // unterminated class: Redis treats end as ']'
+        break;
+      }
+      case '\\':
+        if (p + 1 < pat.size()) ++p;
+        [[fallthrough]];
+      default:
+        if (s >= str.size() || lower(pat[p]) != lower(str[s])) return false;
+        ++s;
+        break;
+    }
+    ++p;
+  }
+  return s == str.size();
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,95 @@
+// The command table: every command's name, arity, flags, key positions and handler.
+//
+// Two kinds of handler:
+//  - KeyHandler runs on the worker that owns the command's key(s) and touches only that worker's
+//    Table (GET, SET, HSET, ...). The engine routes it there, inline or by message.
+//  - ConnHandler runs on the client's own worker and decides itself what to do: connection state
+//    (HELLO, AUTH, CLIENT), server state (CONFIG, INFO), or work over several workers' tables
+//    (MSET, DEL of many keys, KEYS, SCAN, DBSIZE) through Engine::RunLocked.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "resp/reply_builder.h"
+#include "resp/service.h"
+#include "storage/table.h"
+
+namespace shoal::resp {
+class Connection;
+}
+
+namespace shoal::node {
+
+class Engine;
+class Shard;
+
+using Args = std::span<const std::string_view>;
+
+// Where a KeyHandler runs: the owning worker's table, its clock reading, the reply.
+struct ExecContext {
+  Args args;
+  resp::ReplyBuilder* out;
+  Shard* shard;
+  storage::Table* table;
+  int64_t now_ms;  // wall clock, for expiry arithmetic
+};
+
+using KeyHandler = void (*)(ExecContext& ctx);
+using ConnHandler = resp::DispatchResult (*)(Engine& engine, resp::Connection* c, Args args,
+                                             resp::ReplyBuilder* out);
+
+enum CommandFlag : uint32_t {
+  kCmdWrite = 1 << 0,
+  kCmdReadOnly = 1 << 1,
+  kCmdDenyOom = 1 << 2,    // may grow memory: refused (or evicts) over maxmemory
+  kCmdAdmin = 1 << 3,
+  kCmdNoAuth = 1 << 4,     // allowed before AUTH
+  kCmdFast = 1 << 5,
+  kCmdConnection = 1 << 6, // connection or server level, no keys
+  kCmdKeyspace = 1 << 7,   // reads or writes the whole keyspace
+};
+
+struct CommandSpec {
+  std::string_view name;  // lower case
+  int arity;              // Redis convention: >0 exact, <0 at least -arity
+  uint32_t flags;
+  int first_key, last_key, key_step;  // Redis convention; 0 = no keys, last -1 = to the end
+  KeyHandler key_handler;             // exactly one of the two handlers is set
+  ConnHandler conn_handler;
+  std::string_view group;    // "string", "generic", "hash", "server", "connection", "cluster"
+  std::string_view summary;  // for COMMAND DOCS
+};
+
+// The table, sorted by name. Lookup is case-insensitive.
+const CommandSpec* FindCommand(std::string_view name);
+std::span<const CommandSpec> AllCommands();
+std::vector<std::string> FlagNames(uint32_t flags);
+// Positions of the keys in `args` according to `spec` (COMMAND GETKEYS and routing).
+std::vector<size_t> KeyPositions(const CommandSpec& spec, Args args);
+
+// Per-group command lists, defined in cmd_*.cc.
+std::span<const CommandSpec> StringCommands();
+std::span<const CommandSpec> KeyCommands();
+std::span<const CommandSpec> HashCommands();
+std::span<const CommandSpec> ServerCommands();
+
+// Shared reply texts (Redis's).
+inline constexpr std::string_view kWrongTypeErr =
+    "WRONGTYPE Operation against a key holding the wrong kind of value";
+inline constexpr std::string_view kNotIntegerErr = "ERR value is not an integer or out of range";
+inline constexpr std::string_view kSyntaxErr = "ERR syntax error";
+inline constexpr std::string_view kOverflowErr = "ERR increment or decrement would overflow";
+inline constexpr std::string_view kNotFloatErr = "ERR value is not a valid float";
+inline constexpr std::string_view kNoSuchKeyErr = "ERR no such key";
+
+// Strict integer parsing as Redis's string2ll (no spaces, no '+', no leading zeros).
+bool ParseInt64(std::string_view s, int64_t* out);
+bool ParseDouble(std::string_view s, double* out);
+// Redis glob matching (stringmatchlen): * ? [abc] [^a] [a-z] and \ escapes.
+bool GlobMatch(std::string_view pattern, std::string_view str, bool nocase = false);
+
+}  // namespace shoal::node

@@ -1,0 +1,102 @@
+// Engine: the CommandService behind the RESP front end, for one node.
+//
+// Routing: a keyed command runs on the worker that owns its key's bucket (bucket % workers). If
+// that is the client's own worker and nothing is queued there, it runs inline — the common case
+// with one worker, and half the time with two; otherwise it travels as a RemoteOp. Replies keep
+// request order whatever path each command took (resp::Connection's reply slots).
+//
+// Ordering within one client: commands to the same worker run in the order sent (one FIFO per
+// pair of workers). A command over several workers (RunLocked) is a barrier: it waits until the
+// client's earlier commands have replied, and later ones wait until it has.
+//
+// Thread-safety: Dispatch and the handlers run on the client's worker. Settings are changed with
+// UpdateConfig, which takes a mutex and then pushes per-worker copies by message.
+#pragma once
+
+#include <absl/functional/any_invocable.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/keyslot.h"
+#include "config/server_config.h"
+#include "net/runtime.h"
+#include "node/command.h"
+#include "node/shard.h"
+#include "resp/connection.h"
+#include "resp/service.h"
+
+namespace shoal::node {
+
+// What the engine keeps per client connection.
+struct ClientInfo : resp::ClientState {
+  bool authenticated = false;
+  bool in_barrier = false;     // a multi-worker command of this client is running
+  uint32_t inflight_local = 0;  // commands queued for the client's own worker
+};
+
+class Engine final : public resp::CommandService {
+ public:
+  Engine(const config::ServerConfig& cfg, net::Runtime* runtime, const Clock* clock);
+  ~Engine() override;
+
+  // Creates the shards; call before the runtime starts. InitWorker runs on worker i's thread.
+  void InitWorker(unsigned i);
+
+  unsigned num_shards() const { return static_cast<unsigned>(shards_.size()); }
+  Shard* shard(unsigned i) const { return shards_[i].get(); }
+  unsigned ShardOf(std::string_view key) const { return KeyBucket(key).value() % num_shards(); }
+  // The shard of the calling worker thread.
+  Shard* CurrentShard() const;
+  const Clock* clock() const { return clock_; }
+
+  // resp::CommandService
+  void OnConnect(resp::Connection* c) override;
+  resp::DispatchResult Dispatch(resp::Connection* c, Args args, resp::ReplyBuilder* out) override;
+  void OnDisconnect(resp::Connection* c) override;
+
+  // Runs `fn` on the client's worker while every shard in `shards` is locked (it may use their
+  // tables), then sends the reply `fn` wrote. A barrier in the client's pipeline.
+  using LockedFn = absl::AnyInvocable<void(resp::ReplyBuilder& out)>;
+  resp::DispatchResult RunLocked(resp::Connection* c, std::vector<unsigned> shards, LockedFn fn);
+  resp::DispatchResult RunLockedAll(resp::Connection* c, LockedFn fn);
+  // Runs `per_shard` on every worker's thread, then `combine` on the client's worker with the
+  // results in shard order.
+  using PerShardFn = std::function<std::string(Shard&)>;
+  using CombineFn = absl::AnyInvocable<void(std::vector<std::string>& parts, resp::ReplyBuilder& out)>;
+  resp::DispatchResult FanOut(resp::Connection* c, PerShardFn per_shard, CombineFn combine);
+
+  // Settings.
+  config::ServerConfig Config() const;
+  // Validates and applies a CONFIG SET; pushes the result to every worker.
+  Status UpdateConfig(std::string_view name, std::string_view value);
+
+  // Counters read by INFO.
+  std::atomic<int64_t> connected_clients{0};
+  std::atomic<uint64_t> total_connections{0};
+  std::atomic<uint64_t> rejected_connections{0};
+  std::atomic<uint64_t> next_client_id{1};
+  const int64_t start_unix_ms;
+  std::string listen_address;  // "host:port", set by the server once listening
+
+ private:
+  void PushSettings(const config::ServerConfig& cfg);
+  void ApplySettings(Shard& s, const config::ServerConfig& cfg);
+  static void ApplySettingsTo(Shard& s, const config::ServerConfig& cfg, unsigned shards);
+  struct Tx;
+  void AcquireNext(std::shared_ptr<Tx> tx, size_t i);
+  void FinishTx(std::shared_ptr<Tx> tx);
+
+  net::Runtime* runtime_;
+  const Clock* clock_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  mutable std::mutex cfg_mu_;
+  config::ServerConfig cfg_;  // guarded by cfg_mu_
+  std::atomic<uint64_t> next_tx_{1};
+};
+
+}  // namespace shoal::node

@@ -1,0 +1,119 @@
+#include "node/server.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "net/socket.h"
+#include "resp/connection.h"
+
+namespace shoal::node {
+
+class Server::Acceptor final : public net::IoWatcher {
+ public:
+  Acceptor(Engine* engine, Shard* shard, int fd, int max_clients)
+      : engine_(engine), shard_(shard), fd_(fd), max_clients_(max_clients) {}
+  ~Acceptor() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void Start() { shard_->loop()->Watch(fd_, EPOLLIN, this); }
+  void Stop() {
+    shard_->loop()->Unwatch(fd_);
+    ::close(fd_);
+    fd_ = -1;
+  }
+  void OnIoEvents(uint32_t) override {
+    for (int i = 0; i < 64 && fd_ >= 0; ++i) {
+      std::string peer;
+      const int cfd = net::AcceptTcp(fd_, &peer);
+      if (cfd < 0) return;
+      if (engine_->connected_clients.load(std::memory_order_relaxed) >= max_clients_) {
+        static constexpr char kMsg[] = "-ERR max number of clients reached\r\n";
+        [[maybe_unused]] ssize_t n = ::write(cfd, kMsg, sizeof kMsg - 1);
+        ::close(cfd);
+        engine_->rejected_connections.fetch_add(1);
+        continue;
+      }
+      auto* c = new resp::Connection(shard_->loop(), cfd, peer, net::LocalAddress(cfd), engine_,
+                                     &shard_->limits(), engine_->next_client_id.fetch_add(1));
+      c->Start();
+    }
+  }
+
+ private:
+  Engine* engine_;
+  Shard* shard_;
+  int fd_;
+  int max_clients_;
+};
+
+Server::Server(config::ServerConfig cfg) : cfg_(std::move(cfg)) {}
+
+Server::~Server() { Stop(); }
+
+Status Server::Start() {
+  const unsigned n = static_cast<unsigned>(cfg_.EffectiveThreads());
+  runtime_ = std::make_unique<net::Runtime>(n);
+  engine_ = std::make_unique<Engine>(cfg_, runtime_.get(), &SystemClock::Instance());
+  // Bind every worker's socket before starting, so a busy port fails cleanly.
+  uint16_t port = static_cast<uint16_t>(cfg_.port);
+  for (unsigned i = 0; i < n; ++i) {
+    auto fd = net::ListenTcp(cfg_.bind, port, /*reuse_port=*/true);
+    if (!fd.ok()) return fd.error();
+    if (port == 0) {
+      const std::string addr = net::LocalAddress(*fd);
+      port = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
+    }
+    acceptors_.push_back(std::make_unique<Acceptor>(engine_.get(), engine_->shard(i), *fd, cfg_.max_clients));
+  }
+  port_ = port;
+  engine_->listen_address = cfg_.bind + ":" + std::to_string(port);
+  runtime_->Start([this](unsigned i) {
+    engine_->InitWorker(i);
+    acceptors_[i]->Start();
+  });
+  started_ = true;
+  return Status::Ok();
+}
+
+void Server::Stop() {
+  if (!started_) return;
+  started_ = false;
+  runtime_->Stop();
+  // Connections still registered are closed by the OS at exit; drop our acceptors first.
+  acceptors_.clear();
+}
+
+namespace {
+std::atomic<int> g_signal{0};
+void OnSignal(int sig) { g_signal.store(sig); }
+}  // namespace
+
+int RunServerUntilSignal(const config::ServerConfig& cfg) {
+  log::Init(cfg.log_level);
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  Server server(cfg);
+  Status st = server.Start();
+  if (!st.ok()) {
+    std::cerr << "shoal: cannot start: " << st.error().message() << "\n";
+    return 1;
+  }
+  SHOAL_LOG_INFO("shoal ready: listening on {}:{} with {} worker threads (pid {})", cfg.bind,
+                 server.port(), server.engine().num_shards(), getpid());
+  while (g_signal.load() == 0) pause();
+  SHOAL_LOG_INFO("signal {} received, shutting down", g_signal.load());
+  server.Stop();
+  return 0;
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,45 @@
+// Server: one shoal node process — the worker runtime, the engine, and a listener per worker.
+//
+// Each worker binds its own listening socket to the client port with SO_REUSEPORT, so the kernel
+// spreads new connections over the workers and no thread hands sockets to another.
+// Thread-safety: Start/Stop/Wait from the main thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "common/result.h"
+#include "config/server_config.h"
+#include "net/runtime.h"
+#include "node/engine.h"
+
+namespace shoal::node {
+
+class Server {
+ public:
+  explicit Server(config::ServerConfig cfg);
+  ~Server();
+
+  // Binds the port and starts the workers. Fails if the port cannot be bound.
+  Status Start();
+  // Stops accepting, closes clients and joins the workers.
+  void Stop();
+  // The port actually bound (useful with port 0).
+  uint16_t port() const { return port_; }
+  Engine& engine() { return *engine_; }
+
+ private:
+  class Acceptor;
+  config::ServerConfig cfg_;
+  std::unique_ptr<net::Runtime> runtime_;
+  std::unique_ptr<Engine> engine_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  uint16_t port_ = 0;
+  bool started_ = false;
+};
+
+// Runs a server until SIGINT or SIGTERM. Returns the process exit code.
+int RunServerUntilSignal(const config::ServerConfig& cfg);
+
+}  // namespace shoal::node
