@@ -8,8 +8,9 @@ constexpr std::array<uint16_t, 256> MakeTable() {
   std::array<uint16_t, 256> t{};
   for (int i = 0; i < 256; ++i) {
     uint16_t crc = static_cast<uint16_t>(i << 8);
-    for (int b = 0; b < 8; ++b) crc = (crc & 0x8000) ? static_cast<uint16_t>((crc << 1) ^ 0x1021)
-                                                       : static_cast<uint16_t>(crc << 1);
+    for (int b = 0; b < 8; ++b)
+      crc = (crc & 0x8000) ? static_cast<uint16_t>((crc << 1) ^ 0x1021)
+                           : static_cast<uint16_t>(crc << 1);
     t[i] = crc;
   }
   return t;
@@ -19,7 +20,8 @@ constexpr auto kTable = MakeTable();
 
 uint16_t Crc16(std::string_view data) {
   uint16_t crc = 0;
-  for (unsigned char c : data) crc = static_cast<uint16_t>((crc << 8) ^ kTable[((crc >> 8) ^ c) & 0xff]);
+  for (unsigned char c : data)
+    crc = static_cast<uint16_t>((crc << 8) ^ kTable[((crc >> 8) ^ c) & 0xff]);
   return crc;
 }
 

@@ -34,13 +34,12 @@ resp::DispatchResult AcrossWorkers(Engine& e, resp::Connection* c, Args args,
   std::vector<unsigned> shards;
   for (size_t p : key_pos) shards.push_back(e.ShardOf(owned[p]));
   Engine* eng = &e;
-  return e.RunLocked(c, std::move(shards),
-                     [eng, fn, owned = std::move(owned)](resp::ReplyBuilder& out) {
-                       std::vector<std::string_view> v(owned.begin(), owned.end());
-                       fn(Args(v.data(), v.size()), &out, [eng](std::string_view k) {
-                         return &eng->shard(eng->ShardOf(k))->table();
-                       });
-                     });
+  return e.RunLocked(
+      c, std::move(shards), [eng, fn, owned = std::move(owned)](resp::ReplyBuilder& out) {
+        std::vector<std::string_view> v(owned.begin(), owned.end());
+        fn(Args(v.data(), v.size()), &out,
+           [eng](std::string_view k) { return &eng->shard(eng->ShardOf(k))->table(); });
+      });
 }
 
 std::vector<size_t> AllFrom1(Args args) {
@@ -55,16 +54,22 @@ void RenameKeyed(ExecContext& ctx) { DoRename(ctx.args, ctx.out, SameTable(ctx),
 void RenameNxKeyed(ExecContext& ctx) { DoRename(ctx.args, ctx.out, SameTable(ctx), true); }
 
 resp::DispatchResult DelMulti(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*) {
-  return AcrossWorkers(e, c, a, AllFrom1(a), [](Args x, resp::ReplyBuilder* o, const TableFor& t) { DoDel(x, o, t); });
+  return AcrossWorkers(e, c, a, AllFrom1(a),
+                       [](Args x, resp::ReplyBuilder* o, const TableFor& t) { DoDel(x, o, t); });
 }
 resp::DispatchResult ExistsMulti(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*) {
-  return AcrossWorkers(e, c, a, AllFrom1(a), [](Args x, resp::ReplyBuilder* o, const TableFor& t) { DoExists(x, o, t); });
+  return AcrossWorkers(e, c, a, AllFrom1(a),
+                       [](Args x, resp::ReplyBuilder* o, const TableFor& t) { DoExists(x, o, t); });
 }
 resp::DispatchResult RenameMulti(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*) {
-  return AcrossWorkers(e, c, a, {1, 2}, [](Args x, resp::ReplyBuilder* o, const TableFor& t) { DoRename(x, o, t, false); });
+  return AcrossWorkers(e, c, a, {1, 2}, [](Args x, resp::ReplyBuilder* o, const TableFor& t) {
+    DoRename(x, o, t, false);
+  });
 }
 resp::DispatchResult RenameNxMulti(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*) {
-  return AcrossWorkers(e, c, a, {1, 2}, [](Args x, resp::ReplyBuilder* o, const TableFor& t) { DoRename(x, o, t, true); });
+  return AcrossWorkers(e, c, a, {1, 2}, [](Args x, resp::ReplyBuilder* o, const TableFor& t) {
+    DoRename(x, o, t, true);
+  });
 }
 
 void Type(ExecContext& ctx) {
@@ -79,11 +84,16 @@ void ExpireGeneric(ExecContext& ctx, int64_t unit, bool absolute, std::string_vi
   bool nx = false, xx = false, gt = false, lt = false;
   for (size_t i = 3; i < a.size(); ++i) {
     const std::string o = Upper(a[i]);
-    if (o == "NX") nx = true;
-    else if (o == "XX") xx = true;
-    else if (o == "GT") gt = true;
-    else if (o == "LT") lt = true;
-    else return ctx.out->Error(fmt::format("ERR Unsupported option {}", a[i]));
+    if (o == "NX")
+      nx = true;
+    else if (o == "XX")
+      xx = true;
+    else if (o == "GT")
+      gt = true;
+    else if (o == "LT")
+      lt = true;
+    else
+      return ctx.out->Error(fmt::format("ERR Unsupported option {}", a[i]));
   }
   if (nx && (xx || gt || lt)) {
     return ctx.out->Error("ERR NX and XX, GT or LT options at the same time are not compatible");
@@ -92,7 +102,8 @@ void ExpireGeneric(ExecContext& ctx, int64_t unit, bool absolute, std::string_vi
   int64_t v;
   if (!ParseInt64(a[2], &v)) return ctx.out->Error(kNotIntegerErr);
   // Overflow checks as Redis: the absolute time in ms must fit.
-  if (v > std::numeric_limits<int64_t>::max() / unit || v < std::numeric_limits<int64_t>::min() / unit) {
+  if (v > std::numeric_limits<int64_t>::max() / unit ||
+      v < std::numeric_limits<int64_t>::min() / unit) {
     return ctx.out->Error(fmt::format("ERR invalid expire time in '{}' command", name));
   }
   int64_t when = v * unit;
@@ -273,26 +284,46 @@ constexpr uint32_t kW = kCmdWrite;
 constexpr uint32_t kR = kCmdReadOnly;
 const CommandSpec kKeyCommands[] = {
     {"del", -2, kW, 1, -1, 1, DelKeyed, DelMulti, "generic", "Deletes one or more keys."},
-    {"unlink", -2, kW | kCmdFast, 1, -1, 1, DelKeyed, DelMulti, "generic", "Asynchronously deletes one or more keys (in shoal: the same as DEL)."},
-    {"exists", -2, kR | kCmdFast, 1, -1, 1, ExistsKeyed, ExistsMulti, "generic", "Determines whether one or more keys exist."},
-    {"type", 2, kR | kCmdFast, 1, 1, 1, Type, nullptr, "generic", "Determines the type of value stored at a key."},
-    {"expire", -3, kW | kCmdFast, 1, 1, 1, Expire, nullptr, "generic", "Sets the expiration time of a key in seconds."},
-    {"pexpire", -3, kW | kCmdFast, 1, 1, 1, PExpire, nullptr, "generic", "Sets the expiration time of a key in milliseconds."},
-    {"expireat", -3, kW | kCmdFast, 1, 1, 1, ExpireAt, nullptr, "generic", "Sets the expiration time of a key to a Unix timestamp."},
-    {"pexpireat", -3, kW | kCmdFast, 1, 1, 1, PExpireAt, nullptr, "generic", "Sets the expiration time of a key to a Unix milliseconds timestamp."},
-    {"expiretime", 2, kR | kCmdFast, 1, 1, 1, ExpireTime, nullptr, "generic", "Returns the expiration time of a key as a Unix timestamp."},
-    {"pexpiretime", 2, kR | kCmdFast, 1, 1, 1, PExpireTime, nullptr, "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp."},
-    {"ttl", 2, kR | kCmdFast, 1, 1, 1, Ttl, nullptr, "generic", "Returns the expiration time in seconds of a key."},
-    {"pttl", 2, kR | kCmdFast, 1, 1, 1, PTtl, nullptr, "generic", "Returns the expiration time in milliseconds of a key."},
-    {"persist", 2, kW | kCmdFast, 1, 1, 1, Persist, nullptr, "generic", "Removes the expiration time of a key."},
-    {"rename", 3, kW, 1, 2, 1, RenameKeyed, RenameMulti, "generic", "Renames a key and overwrites the destination."},
-    {"renamenx", 3, kW | kCmdFast, 1, 2, 1, RenameNxKeyed, RenameNxMulti, "generic", "Renames a key only when the target key name doesn't exist."},
-    {"keys", 2, kR | kCmdKeyspace, 0, 0, 0, nullptr, Keys, "generic", "Returns all key names that match a pattern."},
-    {"scan", -2, kR | kCmdKeyspace, 0, 0, 0, nullptr, Scan, "generic", "Iterates over the key names in the database."},
-    {"randomkey", 1, kR | kCmdKeyspace, 0, 0, 0, nullptr, RandomKey, "generic", "Returns a random key name from the database."},
-    {"dbsize", 1, kR | kCmdFast | kCmdKeyspace, 0, 0, 0, nullptr, DbSize, "server", "Returns the number of keys in the database."},
-    {"flushdb", -1, kW | kCmdKeyspace, 0, 0, 0, nullptr, Flush, "server", "Removes all keys from the current database."},
-    {"flushall", -1, kW | kCmdKeyspace, 0, 0, 0, nullptr, Flush, "server", "Removes all keys from all databases."},
+    {"unlink", -2, kW | kCmdFast, 1, -1, 1, DelKeyed, DelMulti, "generic",
+     "Asynchronously deletes one or more keys (in shoal: the same as DEL)."},
+    {"exists", -2, kR | kCmdFast, 1, -1, 1, ExistsKeyed, ExistsMulti, "generic",
+     "Determines whether one or more keys exist."},
+    {"type", 2, kR | kCmdFast, 1, 1, 1, Type, nullptr, "generic",
+     "Determines the type of value stored at a key."},
+    {"expire", -3, kW | kCmdFast, 1, 1, 1, Expire, nullptr, "generic",
+     "Sets the expiration time of a key in seconds."},
+    {"pexpire", -3, kW | kCmdFast, 1, 1, 1, PExpire, nullptr, "generic",
+     "Sets the expiration time of a key in milliseconds."},
+    {"expireat", -3, kW | kCmdFast, 1, 1, 1, ExpireAt, nullptr, "generic",
+     "Sets the expiration time of a key to a Unix timestamp."},
+    {"pexpireat", -3, kW | kCmdFast, 1, 1, 1, PExpireAt, nullptr, "generic",
+     "Sets the expiration time of a key to a Unix milliseconds timestamp."},
+    {"expiretime", 2, kR | kCmdFast, 1, 1, 1, ExpireTime, nullptr, "generic",
+     "Returns the expiration time of a key as a Unix timestamp."},
+    {"pexpiretime", 2, kR | kCmdFast, 1, 1, 1, PExpireTime, nullptr, "generic",
+     "Returns the expiration time of a key as a Unix milliseconds timestamp."},
+    {"ttl", 2, kR | kCmdFast, 1, 1, 1, Ttl, nullptr, "generic",
+     "Returns the expiration time in seconds of a key."},
+    {"pttl", 2, kR | kCmdFast, 1, 1, 1, PTtl, nullptr, "generic",
+     "Returns the expiration time in milliseconds of a key."},
+    {"persist", 2, kW | kCmdFast, 1, 1, 1, Persist, nullptr, "generic",
+     "Removes the expiration time of a key."},
+    {"rename", 3, kW, 1, 2, 1, RenameKeyed, RenameMulti, "generic",
+     "Renames a key and overwrites the destination."},
+    {"renamenx", 3, kW | kCmdFast, 1, 2, 1, RenameNxKeyed, RenameNxMulti, "generic",
+     "Renames a key only when the target key name doesn't exist."},
+    {"keys", 2, kR | kCmdKeyspace, 0, 0, 0, nullptr, Keys, "generic",
+     "Returns all key names that match a pattern."},
+    {"scan", -2, kR | kCmdKeyspace, 0, 0, 0, nullptr, Scan, "generic",
+     "Iterates over the key names in the database."},
+    {"randomkey", 1, kR | kCmdKeyspace, 0, 0, 0, nullptr, RandomKey, "generic",
+     "Returns a random key name from the database."},
+    {"dbsize", 1, kR | kCmdFast | kCmdKeyspace, 0, 0, 0, nullptr, DbSize, "server",
+     "Returns the number of keys in the database."},
+    {"flushdb", -1, kW | kCmdKeyspace, 0, 0, 0, nullptr, Flush, "server",
+     "Removes all keys from the current database."},
+    {"flushall", -1, kW | kCmdKeyspace, 0, 0, 0, nullptr, Flush, "server",
+     "Removes all keys from all databases."},
 };
 
 }  // namespace
@@ -301,13 +332,15 @@ std::span<const CommandSpec> KeyCommands() { return kKeyCommands; }
 
 void DoDel(Args args, resp::ReplyBuilder* out, const TableFor& table_for) {
   int64_t n = 0;
-  for (size_t i = 1; i < args.size(); ++i) n += table_for(args[i])->Erase(KeyBucket(args[i]), args[i]) ? 1 : 0;
+  for (size_t i = 1; i < args.size(); ++i)
+    n += table_for(args[i])->Erase(KeyBucket(args[i]), args[i]) ? 1 : 0;
   out->Integer(n);
 }
 
 void DoExists(Args args, resp::ReplyBuilder* out, const TableFor& table_for) {
   int64_t n = 0;
-  for (size_t i = 1; i < args.size(); ++i) n += Lookup(table_for(args[i]), args[i]) != nullptr ? 1 : 0;
+  for (size_t i = 1; i < args.size(); ++i)
+    n += Lookup(table_for(args[i]), args[i]) != nullptr ? 1 : 0;
   out->Integer(n);
 }
 

@@ -107,7 +107,10 @@ DispatchResult Hello(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*
     }
   }
   if (!Info(c)->authenticated && !e.CurrentShard()->settings().requirepass.empty()) {
-    out->Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    out->Error(
+        "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
+        "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
+        "RESP protocol version at the same time");
     return kDone;
   }
   if (setname) c->set_name(name);
@@ -179,7 +182,7 @@ void CommandInfoReply(const CommandSpec& s, resp::ReplyBuilder* out) {
   out->Integer(s.key_step);
   out->SetHeader(1);
   out->SimpleString("@" + std::string(s.group));
-  out->SetHeader(0);  // tips
+  out->SetHeader(0);    // tips
   out->ArrayHeader(0);  // key specs (not provided; first/last/step are)
   out->ArrayHeader(0);  // subcommands
 }
@@ -304,11 +307,13 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
     if (on("server")) {
       s += "# Server\r\n";
       s += "redis_version:7.2.0\r\nshoal_version:0.1.0\r\nredis_mode:standalone\r\n";
-      s += fmt::format("os:Linux\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\n", getpid());
+      s += fmt::format("os:Linux\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\n",
+                       getpid());
       s += fmt::format("tcp_port:{}\r\n", cfg.port);
       s += fmt::format("uptime_in_seconds:{}\r\n", (now - eng->start_unix_ms) / 1000);
       s += fmt::format("uptime_in_days:{}\r\n", (now - eng->start_unix_ms) / 86'400'000);
-      s += fmt::format("hz:{}\r\nio_threads_active:0\r\nworker_threads:{}\r\n", cfg.hz, eng->num_shards());
+      s += fmt::format("hz:{}\r\nio_threads_active:0\r\nworker_threads:{}\r\n", cfg.hz,
+                       eng->num_shards());
       s += fmt::format("executable:shoal\r\nconfig_file:{}\r\n\r\n", cfg.config_file);
     }
     if (on("clients")) {
@@ -319,13 +324,16 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
     if (on("memory")) {
       const int64_t rss = RssBytes();
       s += "# Memory\r\n";
-      s += fmt::format("used_memory:{}\r\nused_memory_human:{}\r\n", t.used_bytes, HumanBytes(t.used_bytes));
+      s += fmt::format("used_memory:{}\r\nused_memory_human:{}\r\n", t.used_bytes,
+                       HumanBytes(t.used_bytes));
       s += fmt::format("used_memory_rss:{}\r\nused_memory_rss_human:{}\r\n", rss, HumanBytes(rss));
       s += fmt::format("used_memory_dataset:{}\r\n", t.used_bytes);
-      s += fmt::format("maxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n", cfg.maxmemory,
-                       HumanBytes(cfg.maxmemory), config::ToString(cfg.maxmemory_policy));
-      s += fmt::format("mem_fragmentation_ratio:{:.2f}\r\n",
-                       t.used_bytes > 0 ? static_cast<double>(rss) / static_cast<double>(t.used_bytes) : 0.0);
+      s += fmt::format("maxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n",
+                       cfg.maxmemory, HumanBytes(cfg.maxmemory),
+                       config::ToString(cfg.maxmemory_policy));
+      s += fmt::format(
+          "mem_fragmentation_ratio:{:.2f}\r\n",
+          t.used_bytes > 0 ? static_cast<double>(rss) / static_cast<double>(t.used_bytes) : 0.0);
       s += "\r\n";
     }
     if (on("stats")) {
@@ -334,7 +342,8 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
       s += fmt::format("total_commands_processed:{}\r\n", ss.commands);
       s += fmt::format("rejected_connections:{}\r\n", eng->rejected_connections.load());
       s += fmt::format("expired_keys:{}\r\nevicted_keys:{}\r\n", t.expired_keys, t.evicted_keys);
-      s += fmt::format("keyspace_hits:{}\r\nkeyspace_misses:{}\r\n", ss.keyspace_hits, ss.keyspace_misses);
+      s += fmt::format("keyspace_hits:{}\r\nkeyspace_misses:{}\r\n", ss.keyspace_hits,
+                       ss.keyspace_misses);
       s += fmt::format("rejected_oom_commands:{}\r\n\r\n", ss.rejected_oom);
     }
     if (on("cluster")) {
@@ -342,7 +351,8 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
     }
     if (on("keyspace")) {
       s += "# Keyspace\r\n";
-      if (t.keys > 0) s += fmt::format("db0:keys={},expires={},avg_ttl=0\r\n", t.keys, t.volatile_keys);
+      if (t.keys > 0)
+        s += fmt::format("db0:keys={},expires={},avg_ttl=0\r\n", t.keys, t.volatile_keys);
       s += "\r\n";
     }
     while (s.size() >= 2 && s.compare(s.size() - 2, 2, "\r\n") == 0 && s.size() >= 4 &&
@@ -509,25 +519,36 @@ DispatchResult Client(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder
   } else if (sub == "no-evict" || sub == "no-touch") {
     out->Ok();
   } else {
-    out->Error(fmt::format("ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.", a[1]));
+    out->Error(fmt::format(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.", a[1]));
   }
   return kDone;
 }
 
 constexpr uint32_t kC = kCmdConnection;
 const CommandSpec kServerCommands[] = {
-    {"ping", -1, kC | kCmdFast, 0, 0, 0, nullptr, Ping, "connection", "Returns the server's liveliness response."},
+    {"ping", -1, kC | kCmdFast, 0, 0, 0, nullptr, Ping, "connection",
+     "Returns the server's liveliness response."},
     {"echo", 2, kC | kCmdFast, 0, 0, 0, nullptr, Echo, "connection", "Returns the given string."},
-    {"auth", -2, kC | kCmdNoAuth | kCmdFast, 0, 0, 0, nullptr, Auth, "connection", "Authenticates the connection."},
-    {"hello", -1, kC | kCmdNoAuth | kCmdFast, 0, 0, 0, nullptr, Hello, "connection", "Handshakes with the server (RESP2 or RESP3)."},
-    {"select", 2, kC | kCmdFast, 0, 0, 0, nullptr, Select, "connection", "Changes the selected database (only 0 exists)."},
-    {"quit", -1, kC | kCmdNoAuth | kCmdFast, 0, 0, 0, nullptr, Quit, "connection", "Closes the connection."},
-    {"reset", 1, kC | kCmdNoAuth | kCmdFast, 0, 0, 0, nullptr, Reset, "connection", "Resets the connection."},
-    {"client", -2, kC | kCmdAdmin, 0, 0, 0, nullptr, Client, "connection", "A container for client connection commands."},
-    {"command", -1, kC, 0, 0, 0, nullptr, Command, "server", "Returns detailed information about all commands."},
-    {"info", -1, kC, 0, 0, 0, nullptr, InfoCmd, "server", "Returns information and statistics about the server."},
+    {"auth", -2, kC | kCmdNoAuth | kCmdFast, 0, 0, 0, nullptr, Auth, "connection",
+     "Authenticates the connection."},
+    {"hello", -1, kC | kCmdNoAuth | kCmdFast, 0, 0, 0, nullptr, Hello, "connection",
+     "Handshakes with the server (RESP2 or RESP3)."},
+    {"select", 2, kC | kCmdFast, 0, 0, 0, nullptr, Select, "connection",
+     "Changes the selected database (only 0 exists)."},
+    {"quit", -1, kC | kCmdNoAuth | kCmdFast, 0, 0, 0, nullptr, Quit, "connection",
+     "Closes the connection."},
+    {"reset", 1, kC | kCmdNoAuth | kCmdFast, 0, 0, 0, nullptr, Reset, "connection",
+     "Resets the connection."},
+    {"client", -2, kC | kCmdAdmin, 0, 0, 0, nullptr, Client, "connection",
+     "A container for client connection commands."},
+    {"command", -1, kC, 0, 0, 0, nullptr, Command, "server",
+     "Returns detailed information about all commands."},
+    {"info", -1, kC, 0, 0, 0, nullptr, InfoCmd, "server",
+     "Returns information and statistics about the server."},
     {"time", 1, kC | kCmdFast, 0, 0, 0, nullptr, Time, "server", "Returns the server time."},
-    {"config", -2, kC | kCmdAdmin, 0, 0, 0, nullptr, Config, "server", "A container for server configuration commands."},
+    {"config", -2, kC | kCmdAdmin, 0, 0, 0, nullptr, Config, "server",
+     "A container for server configuration commands."},
 };
 
 }  // namespace

@@ -1,11 +1,11 @@
 // String commands: GET SET and friends, counters, ranges, MGET/MSET.
 #include <fmt/format.h>
 
-#include <charconv>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cmath>
 #include <limits>
 
 #include "node/engine.h"
@@ -245,7 +245,8 @@ void SetRange(ExecContext& ctx) {
     return ctx.out->Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
   }
   std::string v(e == nullptr ? std::string_view() : e->str());
-  if (v.size() < static_cast<size_t>(offset) + val.size()) v.resize(static_cast<size_t>(offset) + val.size(), '\0');
+  if (v.size() < static_cast<size_t>(offset) + val.size())
+    v.resize(static_cast<size_t>(offset) + val.size(), '\0');
   v.replace(static_cast<size_t>(offset), val.size(), val);
   if (e == nullptr) {
     ctx.table->Put(b, Entry::NewString(ctx.args[1], v, kNoExpire));
@@ -317,7 +318,8 @@ std::string FormatFloat(long double v) {
 }
 
 bool ParseLongDouble(std::string_view text, long double* out) {
-  if (text.empty() || text.size() > 5000 || std::isspace(static_cast<unsigned char>(text[0]))) return false;
+  if (text.empty() || text.size() > 5000 || std::isspace(static_cast<unsigned char>(text[0])))
+    return false;
   std::string tmp(text);
   char* end = nullptr;
   errno = 0;
@@ -360,17 +362,19 @@ resp::DispatchResult MultiMGet(Engine& e, resp::Connection* c, Args args, resp::
   std::vector<unsigned> shards;
   for (size_t i = 1; i < owned.size(); ++i) shards.push_back(e.ShardOf(owned[i]));
   Engine* eng = &e;
-  return e.RunLocked(c, std::move(shards), [eng, owned = std::move(owned)](resp::ReplyBuilder& out) {
-    std::vector<std::string_view> v(owned.begin(), owned.end());
-    DoMGet(Args(v.data(), v.size()), &out,
-           [eng](std::string_view k) { return &eng->shard(eng->ShardOf(k))->table(); });
-  });
+  return e.RunLocked(
+      c, std::move(shards), [eng, owned = std::move(owned)](resp::ReplyBuilder& out) {
+        std::vector<std::string_view> v(owned.begin(), owned.end());
+        DoMGet(Args(v.data(), v.size()), &out,
+               [eng](std::string_view k) { return &eng->shard(eng->ShardOf(k))->table(); });
+      });
 }
 
 resp::DispatchResult MultiMSetGeneric(Engine& e, resp::Connection* c, Args args,
                                       resp::ReplyBuilder* out, bool nx) {
   if (args.size() % 2 == 0) {
-    out->Error(fmt::format("ERR wrong number of arguments for '{}' command", nx ? "msetnx" : "mset"));
+    out->Error(
+        fmt::format("ERR wrong number of arguments for '{}' command", nx ? "msetnx" : "mset"));
     return resp::DispatchResult::kDone;
   }
   std::vector<std::string> owned(args.begin(), args.end());
@@ -384,8 +388,9 @@ resp::DispatchResult MultiMSetGeneric(Engine& e, resp::Connection* c, Args args,
       }
     }
     std::vector<std::string_view> v(owned.begin(), owned.end());
-    DoMSet(Args(v.data(), v.size()), &o,
-           [eng](std::string_view k) { return &eng->shard(eng->ShardOf(k))->table(); }, nx);
+    DoMSet(
+        Args(v.data(), v.size()), &o,
+        [eng](std::string_view k) { return &eng->shard(eng->ShardOf(k))->table(); }, nx);
   });
 }
 resp::DispatchResult MultiMSet(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* o) {
@@ -398,26 +403,52 @@ resp::DispatchResult MultiMSetNx(Engine& e, resp::Connection* c, Args a, resp::R
 constexpr uint32_t kW = kCmdWrite | kCmdDenyOom;
 constexpr uint32_t kR = kCmdReadOnly;
 const CommandSpec kStringCommands[] = {
-    {"get", 2, kR | kCmdFast, 1, 1, 1, Get, nullptr, "string", "Returns the string value of a key."},
-    {"set", -3, kW, 1, 1, 1, Set, nullptr, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."},
-    {"setnx", 3, kW | kCmdFast, 1, 1, 1, SetNx, nullptr, "string", "Set the string value of a key only when the key doesn't exist."},
-    {"setex", 4, kW, 1, 1, 1, SetEx, nullptr, "string", "Sets the string value and expiration time of a key."},
-    {"psetex", 4, kW, 1, 1, 1, PSetEx, nullptr, "string", "Sets both string value and expiration time in milliseconds of a key."},
-    {"getset", 3, kW | kCmdFast, 1, 1, 1, GetSet, nullptr, "string", "Returns the previous string value of a key after setting it to a new value."},
-    {"getdel", 2, kCmdWrite | kCmdFast, 1, 1, 1, GetDel, nullptr, "string", "Returns the string value of a key after deleting the key."},
-    {"getex", -2, kCmdWrite | kCmdFast, 1, 1, 1, GetEx, nullptr, "string", "Returns the string value of a key after setting its expiration time."},
-    {"append", 3, kW | kCmdFast, 1, 1, 1, Append, nullptr, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist."},
-    {"strlen", 2, kR | kCmdFast, 1, 1, 1, StrLen, nullptr, "string", "Returns the length of a string value."},
-    {"getrange", 4, kR, 1, 1, 1, GetRange, nullptr, "string", "Returns a substring of the string stored at a key."},
-    {"setrange", 4, kW, 1, 1, 1, SetRange, nullptr, "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."},
-    {"incr", 2, kW | kCmdFast, 1, 1, 1, Incr, nullptr, "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."},
-    {"decr", 2, kW | kCmdFast, 1, 1, 1, Decr, nullptr, "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."},
-    {"incrby", 3, kW | kCmdFast, 1, 1, 1, IncrBy, nullptr, "string", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."},
-    {"decrby", 3, kW | kCmdFast, 1, 1, 1, DecrBy, nullptr, "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."},
-    {"incrbyfloat", 3, kW | kCmdFast, 1, 1, 1, IncrByFloat, nullptr, "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."},
-    {"mget", -2, kR | kCmdFast, 1, -1, 1, MGetKeyed, MultiMGet, "string", "Atomically returns the string values of one or more keys."},
-    {"mset", -3, kW, 1, -1, 2, MSetKeyed, MultiMSet, "string", "Atomically creates or modifies the string values of one or more keys."},
-    {"msetnx", -3, kW, 1, -1, 2, MSetNxKeyed, MultiMSetNx, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist."},
+    {"get", 2, kR | kCmdFast, 1, 1, 1, Get, nullptr, "string",
+     "Returns the string value of a key."},
+    {"set", -3, kW, 1, 1, 1, Set, nullptr, "string",
+     "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."},
+    {"setnx", 3, kW | kCmdFast, 1, 1, 1, SetNx, nullptr, "string",
+     "Set the string value of a key only when the key doesn't exist."},
+    {"setex", 4, kW, 1, 1, 1, SetEx, nullptr, "string",
+     "Sets the string value and expiration time of a key."},
+    {"psetex", 4, kW, 1, 1, 1, PSetEx, nullptr, "string",
+     "Sets both string value and expiration time in milliseconds of a key."},
+    {"getset", 3, kW | kCmdFast, 1, 1, 1, GetSet, nullptr, "string",
+     "Returns the previous string value of a key after setting it to a new value."},
+    {"getdel", 2, kCmdWrite | kCmdFast, 1, 1, 1, GetDel, nullptr, "string",
+     "Returns the string value of a key after deleting the key."},
+    {"getex", -2, kCmdWrite | kCmdFast, 1, 1, 1, GetEx, nullptr, "string",
+     "Returns the string value of a key after setting its expiration time."},
+    {"append", 3, kW | kCmdFast, 1, 1, 1, Append, nullptr, "string",
+     "Appends a string to the value of a key. Creates the key if it doesn't exist."},
+    {"strlen", 2, kR | kCmdFast, 1, 1, 1, StrLen, nullptr, "string",
+     "Returns the length of a string value."},
+    {"getrange", 4, kR, 1, 1, 1, GetRange, nullptr, "string",
+     "Returns a substring of the string stored at a key."},
+    {"setrange", 4, kW, 1, 1, 1, SetRange, nullptr, "string",
+     "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't "
+     "exist."},
+    {"incr", 2, kW | kCmdFast, 1, 1, 1, Incr, nullptr, "string",
+     "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't "
+     "exist."},
+    {"decr", 2, kW | kCmdFast, 1, 1, 1, Decr, nullptr, "string",
+     "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't "
+     "exist."},
+    {"incrby", 3, kW | kCmdFast, 1, 1, 1, IncrBy, nullptr, "string",
+     "Increments the integer value of a key by a number. Uses 0 as initial value if the key "
+     "doesn't exist."},
+    {"decrby", 3, kW | kCmdFast, 1, 1, 1, DecrBy, nullptr, "string",
+     "Decrements a number from the integer value of a key. Uses 0 as initial value if the key "
+     "doesn't exist."},
+    {"incrbyfloat", 3, kW | kCmdFast, 1, 1, 1, IncrByFloat, nullptr, "string",
+     "Increment the floating point value of a key by a number. Uses 0 as initial value if the key "
+     "doesn't exist."},
+    {"mget", -2, kR | kCmdFast, 1, -1, 1, MGetKeyed, MultiMGet, "string",
+     "Atomically returns the string values of one or more keys."},
+    {"mset", -3, kW, 1, -1, 2, MSetKeyed, MultiMSet, "string",
+     "Atomically creates or modifies the string values of one or more keys."},
+    {"msetnx", -3, kW, 1, -1, 2, MSetNxKeyed, MultiMSetNx, "string",
+     "Atomically modifies the string values of one or more keys only when all keys don't exist."},
 };
 
 }  // namespace
@@ -453,7 +484,8 @@ void DoMGet(Args args, resp::ReplyBuilder* out, const TableFor& table_for) {
 
 void DoMSet(Args args, resp::ReplyBuilder* out, const TableFor& table_for, bool nx) {
   if (args.size() % 2 == 0) {
-    return out->Error(fmt::format("ERR wrong number of arguments for '{}' command", nx ? "msetnx" : "mset"));
+    return out->Error(
+        fmt::format("ERR wrong number of arguments for '{}' command", nx ? "msetnx" : "mset"));
   }
   if (nx) {
     for (size_t i = 1; i < args.size(); i += 2) {
@@ -461,7 +493,8 @@ void DoMSet(Args args, resp::ReplyBuilder* out, const TableFor& table_for, bool 
     }
   }
   for (size_t i = 1; i < args.size(); i += 2) {
-    table_for(args[i])->Put(KeyBucket(args[i]), storage::Entry::NewString(args[i], args[i + 1], storage::kNoExpire));
+    table_for(args[i])->Put(KeyBucket(args[i]),
+                            storage::Entry::NewString(args[i], args[i + 1], storage::kNoExpire));
   }
   if (nx) return out->Integer(1);
   out->Ok();

@@ -26,7 +26,9 @@ struct NoCaseEq {
   bool operator()(std::string_view a, std::string_view b) const {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); ++i) {
-      if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+      if (std::tolower(static_cast<unsigned char>(a[i])) !=
+          std::tolower(static_cast<unsigned char>(b[i])))
+        return false;
     }
     return true;
   }
@@ -78,7 +80,8 @@ std::vector<size_t> KeyPositions(const CommandSpec& spec, Args args) {
   const int argc = static_cast<int>(args.size());
   const int last = spec.last_key < 0 ? argc + spec.last_key : spec.last_key;
   const int step = std::max(spec.key_step, 1);
-  for (int i = spec.first_key; i <= last && i < argc; i += step) pos.push_back(static_cast<size_t>(i));
+  for (int i = spec.first_key; i <= last && i < argc; i += step)
+    pos.push_back(static_cast<size_t>(i));
   return pos;
 }
 

@@ -45,12 +45,12 @@ using ConnHandler = resp::DispatchResult (*)(Engine& engine, resp::Connection* c
 enum CommandFlag : uint32_t {
   kCmdWrite = 1 << 0,
   kCmdReadOnly = 1 << 1,
-  kCmdDenyOom = 1 << 2,    // may grow memory: refused (or evicts) over maxmemory
+  kCmdDenyOom = 1 << 2,  // may grow memory: refused (or evicts) over maxmemory
   kCmdAdmin = 1 << 3,
-  kCmdNoAuth = 1 << 4,     // allowed before AUTH
+  kCmdNoAuth = 1 << 4,  // allowed before AUTH
   kCmdFast = 1 << 5,
-  kCmdConnection = 1 << 6, // connection or server level, no keys
-  kCmdKeyspace = 1 << 7,   // reads or writes the whole keyspace
+  kCmdConnection = 1 << 6,  // connection or server level, no keys
+  kCmdKeyspace = 1 << 7,    // reads or writes the whole keyspace
 };
 
 struct CommandSpec {

@@ -123,7 +123,8 @@ resp::DispatchResult Engine::Dispatch(resp::Connection* c, Args args, resp::Repl
     return resp::DispatchResult::kDone;
   }
   Shard* home = CurrentShard();
-  if (!info->authenticated && !(spec->flags & kCmdNoAuth) && !home->settings().requirepass.empty()) {
+  if (!info->authenticated && !(spec->flags & kCmdNoAuth) &&
+      !home->settings().requirepass.empty()) {
     out->Error("NOAUTH Authentication required.");
     return resp::DispatchResult::kDone;
   }
@@ -197,7 +198,8 @@ void Engine::AcquireNext(std::shared_ptr<Tx> tx, size_t i) {
   target->loop()->Post([this, target, home, tx = std::move(tx), i]() mutable {
     const uint64_t id = tx->id;
     target->Lock(id, [this, home, tx = std::move(tx), i]() mutable {
-      home->loop()->Post([this, tx = std::move(tx), i]() mutable { AcquireNext(std::move(tx), i + 1); });
+      home->loop()->Post(
+          [this, tx = std::move(tx), i]() mutable { AcquireNext(std::move(tx), i + 1); });
     });
   });
 }

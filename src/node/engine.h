@@ -35,7 +35,7 @@ namespace shoal::node {
 // What the engine keeps per client connection.
 struct ClientInfo : resp::ClientState {
   bool authenticated = false;
-  bool in_barrier = false;     // a multi-worker command of this client is running
+  bool in_barrier = false;      // a multi-worker command of this client is running
   uint32_t inflight_local = 0;  // commands queued for the client's own worker
 };
 
@@ -67,7 +67,8 @@ class Engine final : public resp::CommandService {
   // Runs `per_shard` on every worker's thread, then `combine` on the client's worker with the
   // results in shard order.
   using PerShardFn = std::function<std::string(Shard&)>;
-  using CombineFn = absl::AnyInvocable<void(std::vector<std::string>& parts, resp::ReplyBuilder& out)>;
+  using CombineFn =
+      absl::AnyInvocable<void(std::vector<std::string>& parts, resp::ReplyBuilder& out)>;
   resp::DispatchResult FanOut(resp::Connection* c, PerShardFn per_shard, CombineFn combine);
 
   // Settings.

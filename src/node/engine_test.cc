@@ -172,7 +172,8 @@ TEST_F(Cmd, WrongTypeErrors) {
   auto* h = new storage::HashObj();
   h->Set("f", "v");
   table.Put(KeyBucket("h"), storage::Entry::NewHash("h", h, storage::kNoExpire));
-  const std::string wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+  const std::string wrong =
+      "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
   EXPECT_EQ(Run({"GET", "h"}), wrong);
   EXPECT_EQ(Run({"INCR", "h"}), wrong);
   EXPECT_EQ(Run({"APPEND", "h", "x"}), wrong);

@@ -70,7 +70,8 @@ Status Server::Start() {
       const std::string addr = net::LocalAddress(*fd);
       port = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
     }
-    acceptors_.push_back(std::make_unique<Acceptor>(engine_.get(), engine_->shard(i), *fd, cfg_.max_clients));
+    acceptors_.push_back(
+        std::make_unique<Acceptor>(engine_.get(), engine_->shard(i), *fd, cfg_.max_clients));
   }
   port_ = port;
   engine_->listen_address = cfg_.bind + ":" + std::to_string(port);

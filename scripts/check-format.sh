@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Fails (listing the files) if any C++ source is not clang-formatted.
+cd "$(dirname "$0")/.."
+bad=0
+while IFS= read -r f; do
+  if ! clang-format --dry-run -Werror "$f" >/dev/null 2>&1; then echo "not formatted: $f"; bad=1; fi
+done < <(git ls-files '*.h' '*.cc' 2>/dev/null)
+exit $bad

@@ -1,0 +1,270 @@
+"""Start/stop helper for shoal system tests.
+
+The binary is taken from the SHOAL_BIN environment variable (set by ctest), or from the `binary`
+argument, or else build/shoal relative to the repository root.
+
+Each ShoalServer runs one real `shoal serve` process on a free loopback port. start() waits for
+the node by polling PING until a deadline; stop() kills the process it started, by its pid.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import redis
+
+_REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+START_TIMEOUT = 15.0
+
+
+def find_binary(binary=None):
+    path = binary or os.environ.get("SHOAL_BIN") or os.path.join(_REPO_ROOT, "build", "shoal")
+    if not os.path.isfile(path) or not os.access(path, os.X_OK):
+        raise RuntimeError(f"shoal binary not found or not executable: {path!r} (set SHOAL_BIN)")
+    return path
+
+
+def free_port():
+    """A loopback port that was free a moment ago (the OS picked it for a bound port-0 socket)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def crc16(data: bytes) -> int:
+    """CRC16-CCITT (XMODEM), as used for Redis Cluster key slots."""
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def key_slot(key) -> int:
+    if isinstance(key, str):
+        key = key.encode()
+    start = key.find(b"{")
+    if start >= 0:
+        end = key.find(b"}", start + 1)
+        if end > start + 1:
+            key = key[start + 1:end]
+    return crc16(key) & 16383
+
+
+def worker_of(key, threads=2) -> int:
+    """The worker thread that owns `key` in a node run with `threads` workers."""
+    return key_slot(key) % threads
+
+
+def keys_on_workers(prefix="k", threads=2):
+    """Returns one key name per worker, [key_on_worker_0, key_on_worker_1, ...]."""
+    found = {}
+    i = 0
+    while len(found) < threads:
+        k = f"{prefix}{i}"
+        found.setdefault(worker_of(k, threads), k)
+        i += 1
+    return [found[w] for w in range(threads)]
+
+
+class ShoalServer:
+    def __init__(self, *, threads=2, requirepass=None, maxmemory=None, settings=None, binary=None):
+        self.binary = find_binary(binary)
+        self.threads = threads
+        self.requirepass = requirepass
+        self.maxmemory = maxmemory
+        self.settings = dict(settings or {})
+        self.port = None
+        self.proc = None
+        self._log = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _argv(self):
+        argv = [self.binary, "serve", "--port", str(self.port), "--threads", str(self.threads),
+                "--bind", "127.0.0.1"]
+        if self.requirepass is not None:
+            argv += ["--requirepass", self.requirepass]
+        if self.maxmemory is not None:
+            argv += ["--maxmemory", str(self.maxmemory)]
+        for name, value in self.settings.items():
+            argv += ["--set", f"{name}={value}"]
+        return argv
+
+    def start(self, attempts=5):
+        last_error = None
+        for _ in range(attempts):
+            self.port = free_port()
+            self._log = tempfile.TemporaryFile()
+            self.proc = subprocess.Popen(self._argv(), stdout=self._log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+            try:
+                self._wait_ready()
+                return self
+            except Exception as e:  # port raced away, or a startup failure: retry on a new port
+                last_error = e
+                log = self.log()
+                self.stop()
+                last_error = RuntimeError(f"shoal did not start: {e}\n--- log ---\n{log}")
+        raise last_error
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"shoal exited with status {self.proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
+                    s.sendall(b"PING\r\n")
+                    reply = s.recv(64)
+                    # With requirepass, PING before AUTH gets -NOAUTH: still proof it is serving.
+                    if reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH"):
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no PONG from port {self.port} within {START_TIMEOUT}s")
+            time.sleep(0.02)
+
+    def stop(self):
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            proc.wait(timeout=10)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self):
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def client(self, **kw):
+        kw.setdefault("socket_timeout", 10)
+        kw.setdefault("password", self.requirepass)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
+
+    def raw(self, timeout=10):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+
+
+# -- raw socket helpers --------------------------------------------------------------------------
+
+def encode_command(*args) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        elif isinstance(a, int):
+            a = str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def read_line(sock, deadline=10.0) -> bytes:
+    """Reads up to and including the first CRLF (or until EOF). Byte at a time: small replies only."""
+    sock.settimeout(deadline)
+    buf = b""
+    while not buf.endswith(b"\r\n"):
+        c = sock.recv(1)
+        if not c:
+            break
+        buf += c
+    return buf
+
+
+def read_until_closed(sock, timeout=10.0, limit=None) -> bytes:
+    """Reads until the peer closes (or resets) the connection; raises on timeout."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+        if limit is not None and len(data) > limit:
+            raise AssertionError(f"read more than {limit} bytes without the connection closing")
+        if time.monotonic() > deadline:
+            raise TimeoutError("connection not closed in time")
+
+
+def is_closed(sock, timeout=10.0) -> bool:
+    """True if the peer closes the connection within `timeout` (any pending data is discarded)."""
+    try:
+        read_until_closed(sock, timeout)
+        return True
+    except (TimeoutError, socket.timeout):
+        return False
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02, message="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+class ServerTestCase(unittest.TestCase):
+    """One shoal node shared by all tests of the class; each test starts with FLUSHALL."""
+
+    server_kwargs = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = ShoalServer(**cls.server_kwargs)
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def setUp(self):
+        self.assertTrue(self.server.alive(), "shoal process died:\n" + self.server.log())
+        self.r = self.server.client()
+        self.r.flushall()
+        self._sockets = []
+
+    def tearDown(self):
+        for s in self._sockets:
+            try:
+                s.close()
+            except OSError:
+                pass
+        self.r.close()
+        self.assertTrue(self.server.alive(), "shoal process died:\n" + self.server.log())
+
+    def raw(self, timeout=10):
+        s = self.server.raw(timeout)
+        self._sockets.append(s)
+        return s
