@@ -24,6 +24,7 @@ class Server::Acceptor final : public net::IoWatcher {
   }
   void Start() { shard_->loop()->Watch(fd_, EPOLLIN, this); }
   void Stop() {
+    if (fd_ < 0) return;
     shard_->loop()->Unwatch(fd_);
     ::close(fd_);
     fd_ = -1;
@@ -86,8 +87,17 @@ Status Server::Start() {
 void Server::Stop() {
   if (!started_) return;
   started_ = false;
+  // Each worker closes its listener and its clients on its own thread, then the loops stop
+  // (a loop runs the tasks already posted before Run() returns).
+  for (unsigned i = 0; i < runtime_->size(); ++i) {
+    Acceptor* acc = acceptors_[i].get();
+    Shard* shard = engine_->shard(i);
+    runtime_->loop(i)->Post([acc, shard] {
+      acc->Stop();
+      shard->CloseAllClients("server shutting down");
+    });
+  }
   runtime_->Stop();
-  // Connections still registered are closed by the OS at exit; drop our acceptors first.
   acceptors_.clear();
 }
 

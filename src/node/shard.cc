@@ -129,8 +129,8 @@ void Shard::CompleteBatch(unsigned target, std::vector<RemoteOp> ops) {
 }
 
 void Shard::Cron() {
-  table_.set_lru_clock(static_cast<uint32_t>(clock_->MonotonicMillis() / 1000));
   if (locked_by_ != 0) return;  // a transaction's coordinator is using the table
+  table_.set_lru_clock(static_cast<uint32_t>(clock_->MonotonicMillis() / 1000));
   // Active expiry: like Redis's slow cycle, keep going while a round finds many expired keys,
   // within ~25% of one cron period.
   const int64_t deadline = clock_->MonotonicMicros() + 250'000 / std::max(settings_.hz, 1);
@@ -144,6 +144,12 @@ void Shard::Cron() {
       if (!table_.EvictOne(settings_.policy, settings_.samples)) break;
     }
   }
+}
+
+void Shard::CloseAllClients(std::string_view reason) {
+  std::vector<resp::Connection*> all;
+  for (auto& [id, c] : clients_) all.push_back(c);
+  for (auto* c : all) c->Close(reason);
 }
 
 void Shard::StartTimers() {

@@ -100,6 +100,9 @@ class Shard {
   }
   const std::unordered_map<uint64_t, resp::Connection*>& clients() const { return clients_; }
 
+  // Closes every client of this worker (shutdown).
+  void CloseAllClients(std::string_view reason);
+
   // Starts the periodic work: active expiry, LRU clock. Call on the shard's thread.
   void StartTimers();
 
