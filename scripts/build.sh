@@ -4,6 +4,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build}
 shift || true
+targets=()
+args=()
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--target" ]; then
+    shift
+    targets=(--target "$@")
+    break
+  fi
+  args+=("$1")
+  shift
+done
+set -- "${args[@]}"
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
 launcher=()
@@ -13,4 +25,5 @@ if [ ! -f "$dir/CMakeCache.txt" ]; then
 else
   cmake -S . -B "$dir" "$@" >/dev/null
 fi
-cmake --build "$dir" -j "$(nproc)"
+# Arguments after the cmake ones: "--target a b" builds only those.
+cmake --build "$dir" -j "$(nproc)" "${targets[@]}"

@@ -67,6 +67,26 @@ bool ParseInt64(const char* s, size_t len, int64_t* out) {
   return true;
 }
 
+// The common header line: a short non-negative number followed by "\r\n", all present. Up to 18
+// digits cannot overflow. False sends everything else (negative, long, incomplete, malformed) to
+// the slow path, which decides between kOk, kNeedMore and the errors.
+[[gnu::always_inline]] inline bool ReadNumberLineFast(const char* p, size_t n, size_t begin,
+                                                      size_t max_line, int64_t* value,
+                                                      size_t* next) {
+  size_t i = begin + 1;
+  if (i + 2 > n || !IsDigit(p[i])) return false;
+  int64_t v = p[i] - '0';
+  ++i;
+  if (v != 0) {
+    const size_t limit = std::min(n, begin + 19);
+    while (i < limit && IsDigit(p[i])) v = v * 10 + (p[i++] - '0');
+  }
+  if (i + 1 >= n || p[i] != '\r' || p[i + 1] != '\n' || i - begin > max_line) return false;
+  *value = v;
+  *next = i + 2;
+  return true;
+}
+
 }  // namespace
 
 Parser::Parser(ParserLimits limits) : limits_(limits) {}
@@ -82,6 +102,7 @@ void Parser::Reset() {
 
 void Parser::StartOver() {
   state_ = State::kCommandStart;
+  in_spans_ = false;
   pos_ = 0;
   scan_pos_ = 0;
   seen_ = 0;
@@ -101,39 +122,42 @@ ParseStatus Parser::Parse(std::string_view input) {
   for (;;) {
     switch (state_) {
       case State::kCommandStart: {
-        if (pos_ >= n) return NeedMore(n);
+        if (pos_ >= n) return NeedMore(p, n);
         if (p[pos_] != '*') {
           ParseStatus status = ParseInline(p, n);
-          if (status == ParseStatus::kOk && spans_.empty()) continue;  // empty line: skip it
+          if (status == ParseStatus::kOk && args_.empty()) continue;  // empty line: skip it
           return status;
         }
         int64_t count;
         size_t next;
-        switch (ReadNumberLine(p, n, pos_, &count, &next)) {
-          case LineStatus::kOk:
-            break;
-          case LineStatus::kNeedMore:
-            return NeedMore(n);
-          case LineStatus::kTooLong:
-            return Fail(kErrTooBigMbulk);
-          case LineStatus::kBad:
-            return Fail(kErrInvalidMultibulkLen);
+        if (!ReadNumberLineFast(p, n, pos_, limits_.max_inline_len, &count, &next)) {
+          switch (ReadNumberLineSlow(p, n, pos_, &count, &next)) {
+            case LineStatus::kOk:
+              break;
+            case LineStatus::kNeedMore:
+              return NeedMore(p, n);
+            case LineStatus::kTooLong:
+              return Fail(kErrTooBigMbulk);
+            case LineStatus::kBad:
+              return Fail(kErrInvalidMultibulkLen);
+          }
         }
         if (count <= 0) {
           if (count < -1) return Fail(kErrInvalidMultibulkLen);
           pos_ = next;  // "*0" and "*-1": an empty request, skip it
+          scan_pos_ = 0;
           continue;
         }
         if (count > limits_.max_multibulk_len) return Fail(kErrInvalidMultibulkLen);
         pos_ = next;
+        scan_pos_ = 0;
         args_left_ = count;
-        spans_.clear();
-        spans_.reserve(std::min(static_cast<size_t>(count), kMaxReserve));
+        args_.reserve(std::min(static_cast<size_t>(count), kMaxReserve));
         state_ = State::kBulkHeader;
         [[fallthrough]];
       }
       case State::kBulkHeader: {
-        if (pos_ >= n) return NeedMore(n);
+        if (pos_ >= n) return NeedMore(p, n);
         if (p[pos_] != '$') {
           std::string message = "ERR Protocol error: expected '$', got ' '";
           message[message.size() - 2] = p[pos_];
@@ -141,18 +165,21 @@ ParseStatus Parser::Parse(std::string_view input) {
         }
         int64_t len;
         size_t next;
-        switch (ReadNumberLine(p, n, pos_, &len, &next)) {
-          case LineStatus::kOk:
-            break;
-          case LineStatus::kNeedMore:
-            return NeedMore(n);
-          case LineStatus::kTooLong:
-            return Fail(kErrTooBigBulk);
-          case LineStatus::kBad:
-            return Fail(kErrInvalidBulkLen);
+        if (!ReadNumberLineFast(p, n, pos_, limits_.max_inline_len, &len, &next)) {
+          switch (ReadNumberLineSlow(p, n, pos_, &len, &next)) {
+            case LineStatus::kOk:
+              break;
+            case LineStatus::kNeedMore:
+              return NeedMore(p, n);
+            case LineStatus::kTooLong:
+              return Fail(kErrTooBigBulk);
+            case LineStatus::kBad:
+              return Fail(kErrInvalidBulkLen);
+          }
         }
         if (len < 0 || len > limits_.max_bulk_len) return Fail(kErrInvalidBulkLen);
         pos_ = next;
+        scan_pos_ = 0;
         bulk_len_ = len;
         state_ = State::kBulkBody;
         [[fallthrough]];
@@ -164,39 +191,21 @@ ParseStatus Parser::Parse(std::string_view input) {
           // Report a bad terminator as soon as its first byte is here: the whole input would fail
           // the same way, so this stays split-independent.
           if (avail > len && p[pos_ + len] != '\r') return Fail(kErrBulkNoCrlf);
-          return NeedMore(n);
+          return NeedMore(p, n);
         }
         if (p[pos_ + len] != '\r' || p[pos_ + len + 1] != '\n') return Fail(kErrBulkNoCrlf);
-        spans_.push_back({pos_, len});
+        if (in_spans_) {
+          spans_.push_back({pos_, len});
+        } else {
+          args_.emplace_back(p + pos_, len);
+        }
         pos_ += len + 2;
-        if (--args_left_ == 0) return Finish(p);
+        if (--args_left_ == 0) return in_spans_ ? FinishFromSpans(p) : Finish();
         state_ = State::kBulkHeader;
         continue;
       }
     }
   }
-}
-
-Parser::LineStatus Parser::ReadNumberLine(const char* p, size_t n, size_t begin, int64_t* value,
-                                          size_t* next) {
-  // Fast path: a short non-negative number followed by "\r\n", all present. Up to 18 digits
-  // cannot overflow; anything else (negative, long, incomplete, malformed) takes the slow path.
-  size_t i = begin + 1;
-  if (i < n && IsDigit(p[i])) {
-    int64_t v = p[i] - '0';
-    ++i;
-    if (v != 0) {
-      const size_t limit = std::min(n, begin + 19);
-      while (i < limit && IsDigit(p[i])) v = v * 10 + (p[i++] - '0');
-    }
-    if (i + 1 < n && p[i] == '\r' && p[i + 1] == '\n' && i - begin <= limits_.max_inline_len) {
-      *value = v;
-      *next = i + 2;
-      scan_pos_ = 0;
-      return LineStatus::kOk;
-    }
-  }
-  return ReadNumberLineSlow(p, n, begin, value, next);
 }
 
 Parser::LineStatus Parser::ReadNumberLineSlow(const char* p, size_t n, size_t begin, int64_t* value,
@@ -214,7 +223,6 @@ Parser::LineStatus Parser::ReadNumberLineSlow(const char* p, size_t n, size_t be
     scan_pos_ = r;
     return LineStatus::kNeedMore;
   }
-  scan_pos_ = 0;
   if (p[r + 1] != '\n' || !ParseInt64(p + begin + 1, r - begin - 1, value)) {
     return LineStatus::kBad;
   }
@@ -228,7 +236,7 @@ ParseStatus Parser::ParseInline(const char* p, size_t n) {
   if (nl == nullptr) {
     if (n - pos_ > limits_.max_inline_len) return Fail(kErrTooBigInline);
     scan_pos_ = n;
-    return NeedMore(n);
+    return NeedMore(p, n);
   }
   const size_t newline = static_cast<size_t>(static_cast<const char*>(nl) - p);
   if (newline - pos_ > limits_.max_inline_len) return Fail(kErrTooBigInline);
@@ -238,7 +246,7 @@ ParseStatus Parser::ParseInline(const char* p, size_t n) {
   pos_ = newline + 1;
   scan_pos_ = 0;
   if (spans_.empty()) return ParseStatus::kOk;  // the caller skips empty lines
-  return Finish(inline_buf_.data());
+  return FinishFromSpans(inline_buf_.data());
 }
 
 bool Parser::SplitInline(const char* s, size_t len) {
@@ -334,20 +342,34 @@ bool Parser::SplitInline(const char* s, size_t len) {
   }
 }
 
-ParseStatus Parser::Finish(const char* base) {
-  args_.resize(spans_.size());
-  for (size_t i = 0; i < spans_.size(); ++i) {
-    args_[i] = std::string_view(base + spans_[i].offset, spans_[i].len);
-  }
+ParseStatus Parser::Finish() {
   consumed_ = pos_;
   bytes_hint_ = 0;
   StartOver();
   return ParseStatus::kOk;
 }
 
-ParseStatus Parser::NeedMore(size_t n) {
+ParseStatus Parser::FinishFromSpans(const char* base) {
+  args_.resize(spans_.size());
+  for (size_t i = 0; i < spans_.size(); ++i) {
+    args_[i] = std::string_view(base + spans_[i].offset, spans_[i].len);
+  }
+  return Finish();
+}
+
+ParseStatus Parser::NeedMore(const char* p, size_t n) {
   seen_ = n;
   bytes_hint_ = state_ == State::kBulkBody ? pos_ + static_cast<size_t>(bulk_len_) + 2 : 0;
+  if (!in_spans_ && state_ != State::kCommandStart) {
+    // The input may move before the next call: switch this command to offsets, once.
+    spans_.clear();
+    spans_.reserve(args_.size());
+    for (std::string_view a : args_) {
+      spans_.push_back({static_cast<size_t>(a.data() - p), a.size()});
+    }
+    in_spans_ = true;
+  }
+  args_.clear();
   return ParseStatus::kNeedMore;
 }
 

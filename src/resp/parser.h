@@ -92,30 +92,36 @@ class Parser {
  private:
   enum class State : uint8_t { kCommandStart, kBulkHeader, kBulkBody };
   enum class LineStatus : uint8_t { kOk, kNeedMore, kBad, kTooLong };
-  // An argument's location: in the input (multibulk) or in inline_buf_ (inline).
+  // An argument's location: an offset into the input (multibulk) or into inline_buf_ (inline).
   struct Span {
     size_t offset;
     size_t len;
   };
 
-  // Reads the decimal number of a header line starting at p[begin] (the '*' or '$').
-  LineStatus ReadNumberLine(const char* p, size_t n, size_t begin, int64_t* value, size_t* next);
+  // Reads the decimal number of a header line starting at p[begin] (the '*' or '$'), for the
+  // lines the inline fast path in parser.cc does not take.
   LineStatus ReadNumberLineSlow(const char* p, size_t n, size_t begin, int64_t* value,
                                 size_t* next);
-  // Parses the inline request line at pos_. kOk with empty spans_ means an empty line (skip it).
+  // Parses the inline request line at pos_. kOk with empty args_ means an empty line (skip it).
   ParseStatus ParseInline(const char* p, size_t n);
   // Splits one inline line like Redis's sdssplitargs into inline_buf_/spans_. False: unbalanced
   // quotes.
   bool SplitInline(const char* s, size_t len);
 
-  ParseStatus Finish(const char* base);
-  ParseStatus NeedMore(size_t n);
+  // kOk with args_ already filled / filled from spans_ relative to `base`.
+  ParseStatus Finish();
+  ParseStatus FinishFromSpans(const char* base);
+  ParseStatus NeedMore(const char* p, size_t n);
   ParseStatus Fail(std::string_view message);
   void StartOver();
 
   ParserLimits limits_;
   State state_ = State::kCommandStart;
   bool failed_ = false;
+  // A command parsed within one call goes straight into args_ as views. One that needs more input
+  // is switched to spans_ (offsets) at its first kNeedMore and stays there until it completes, so
+  // each finished argument is converted once.
+  bool in_spans_ = false;
   // Offsets below are relative to the start of `input`.
   size_t pos_ = 0;       // next byte to parse
   size_t scan_pos_ = 0;  // the current line has no terminator before this offset

@@ -3,6 +3,7 @@
 #include <cassert>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
 namespace shoal::resp {
 namespace {
@@ -82,6 +83,21 @@ void ReplyBuilder::Error(std::string_view msg) {
 void ReplyBuilder::Integer(int64_t value) { Header(':', value); }
 
 void ReplyBuilder::Bulk(std::string_view s) {
+  // Most values are small: assemble the whole reply on the stack and append once.
+  constexpr size_t kSmall = 128;
+  if (s.size() <= kSmall) {
+    char buf[kSmall + 8];
+    buf[0] = '$';
+    char* p = std::to_chars(buf + 1, buf + 5, s.size()).ptr;
+    *p++ = '\r';
+    *p++ = '\n';
+    if (!s.empty()) std::memcpy(p, s.data(), s.size());
+    p += s.size();
+    *p++ = '\r';
+    *p++ = '\n';
+    out_->append(buf, static_cast<size_t>(p - buf));
+    return;
+  }
   HeaderUnsigned('$', s.size());
   out_->append(s);
   out_->append(kCrlf);
