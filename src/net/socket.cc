@@ -32,6 +32,15 @@ Error SysError(const std::string& what) {
 }
 }  // namespace
 
+Status CheckPortFree(const std::string& host, uint16_t port) {
+  // A socket without SO_REUSEPORT cannot bind a port that any other socket holds, whether that
+  // one uses SO_REUSEPORT or not: the probe sees another node (or another program) on the port.
+  auto probe = ListenTcp(host, port, /*reuse_port=*/false);
+  if (!probe.ok()) return probe.error();
+  close(*probe);
+  return Status::Ok();
+}
+
 Result<int> ListenTcp(const std::string& host, uint16_t port, bool reuse_port, int backlog) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;

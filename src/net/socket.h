@@ -14,6 +14,11 @@ namespace shoal::net {
 // (SO_REUSEPORT), which is how every worker thread accepts its own clients.
 Result<int> ListenTcp(const std::string& host, uint16_t port, bool reuse_port, int backlog = 511);
 
+// Fails if another socket (of this process or another) is bound to host:port. SO_REUSEPORT lets
+// any process of the same user join a port, so a node checks this before binding its workers'
+// sockets, or a second node started on the same port would silently share its clients.
+Status CheckPortFree(const std::string& host, uint16_t port);
+
 // Accepts one pending connection, non-blocking, with TCP_NODELAY. Returns -1 when none is
 // pending (EAGAIN) or on a transient error; `peer` gets "ip:port".
 int AcceptTcp(int listen_fd, std::string* peer);

@@ -64,6 +64,10 @@ Status Server::Start() {
   engine_ = std::make_unique<Engine>(cfg_, runtime_.get(), &SystemClock::Instance());
   // Bind every worker's socket before starting, so a busy port fails cleanly.
   uint16_t port = static_cast<uint16_t>(cfg_.port);
+  if (port != 0) {
+    Status free = net::CheckPortFree(cfg_.bind, port);
+    if (!free.ok()) return free;
+  }
   for (unsigned i = 0; i < n; ++i) {
     auto fd = net::ListenTcp(cfg_.bind, port, /*reuse_port=*/true);
     if (!fd.ok()) return fd.error();

@@ -84,6 +84,7 @@ class ShoalServer:
         self.port = None
         self.proc = None
         self._log = None
+        self._log_text = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -102,11 +103,13 @@ class ShoalServer:
         last_error = None
         for _ in range(attempts):
             self.port = free_port()
+            self._log_text = ""
             self._log = tempfile.TemporaryFile()
             self.proc = subprocess.Popen(self._argv(), stdout=self._log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
             try:
                 self._wait_ready()
+                self._check_identity()
                 return self
             except Exception as e:  # port raced away, or a startup failure: retry on a new port
                 last_error = e
@@ -122,7 +125,7 @@ class ShoalServer:
                 raise RuntimeError(f"shoal exited with status {self.proc.returncode}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
-                    s.sendall(b"PING\r\n")
+                    s.sendall(b"*1\r\n$4\r\nPING\r\n")
                     reply = s.recv(64)
                     # With requirepass, PING before AUTH gets -NOAUTH: still proof it is serving.
                     if reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH"):
@@ -133,6 +136,14 @@ class ShoalServer:
                 raise TimeoutError(f"no PONG from port {self.port} within {START_TIMEOUT}s")
             time.sleep(0.02)
 
+    def _check_identity(self):
+        # The port was free when picked, but another process could have taken it since; make sure
+        # the node answering is the process we started.
+        with self.client() as c:
+            pid = c.info("server")["process_id"]
+        if pid != self.proc.pid:
+            raise RuntimeError(f"port {self.port} is served by pid {pid}, not ours ({self.proc.pid})")
+
     def stop(self):
         proc, self.proc = self.proc, None
         if proc is not None:
@@ -142,13 +153,17 @@ class ShoalServer:
                 except ProcessLookupError:
                     pass
             proc.wait(timeout=10)
+        if self._log is not None:
+            self._log_text = self.log()
+            self._log.close()
+            self._log = None
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
     def log(self):
         if self._log is None:
-            return ""
+            return self._log_text
         self._log.seek(0)
         return self._log.read().decode(errors="replace")
 
@@ -268,3 +283,78 @@ class ServerTestCase(unittest.TestCase):
         s = self.server.raw(timeout)
         self._sockets.append(s)
         return s
+
+
+class RespError(Exception):
+    """An error reply read by RespReader (the text after '-')."""
+
+
+class RespReader:
+    """Reads whole RESP2/RESP3 replies from a socket (bulk strings as bytes, errors as RespError
+    instances, maps as dicts, nulls as None, EOF as EOFError)."""
+
+    def __init__(self, sock, timeout=10.0):
+        self.sock = sock
+        self.sock.settimeout(timeout)
+        self.buf = b""
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise EOFError("connection closed by server")
+        self.buf += chunk
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line, self.buf = self.buf[:i], self.buf[i + 2:]
+                return line
+            self._fill()
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def read(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest
+        if t == b"-":
+            return RespError(rest.decode(errors="replace"))
+        if t == b":":
+            return int(rest)
+        if t in (b"$", b"="):
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if t in (b"*", b"~", b">"):
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        if t == b"%":
+            n = int(rest)
+            return {self._key(self.read()): self.read() for _ in range(n)}
+        if t == b"_":
+            return None
+        if t == b"#":
+            return rest == b"t"
+        if t == b",":
+            return float(rest)
+        raise AssertionError(f"bad RESP reply line {line!r}")
+
+    def read_typed(self):
+        """Reads one reply; returns (its RESP type byte, e.g. b"%", and its value)."""
+        while not self.buf:
+            self._fill()
+        t = self.buf[:1]
+        return t, self.read()
+
+    @staticmethod
+    def _key(k):
+        return tuple(k) if isinstance(k, list) else k
+
+    def command(self, *args):
+        self.sock.sendall(encode_command(*args))
+        return self.read()
