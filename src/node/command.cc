@@ -14,11 +14,14 @@
 namespace shoal::node {
 namespace {
 
+// ASCII case folding without the locale lookup of std::tolower (command names are ASCII).
+inline char Fold(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
+
 struct NoCaseHash {
   size_t operator()(std::string_view s) const {
-    char buf[64];
+    char buf[32];
     if (s.size() > sizeof buf) return s.size();
-    for (size_t i = 0; i < s.size(); ++i) buf[i] = static_cast<char>(std::tolower(s[i]));
+    for (size_t i = 0; i < s.size(); ++i) buf[i] = Fold(s[i]);
     return Hash64(std::string_view(buf, s.size()));
   }
 };
@@ -26,9 +29,7 @@ struct NoCaseEq {
   bool operator()(std::string_view a, std::string_view b) const {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); ++i) {
-      if (std::tolower(static_cast<unsigned char>(a[i])) !=
-          std::tolower(static_cast<unsigned char>(b[i])))
-        return false;
+      if (Fold(a[i]) != Fold(b[i])) return false;
     }
     return true;
   }
