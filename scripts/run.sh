@@ -7,6 +7,17 @@ cd "$(dirname "$0")/.."
 port=${1:-${SHOAL_PORT:-6379}}
 ./scripts/setup.sh
 ./scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if port_busy "$port"; then
+  # Something (a Debian redis-server service, say) already listens there: take a free port.
+  for p in $(seq 7000 7099); do
+    if ! port_busy "$p"; then
+      echo "port $port is in use; using $p instead"
+      port=$p
+      break
+    fi
+  done
+fi
 mkdir -p run
 ./build/shoal serve --port "$port" --bind 127.0.0.1 >run/node1.log 2>&1 &
 pid=$!

@@ -77,8 +77,8 @@ void Connection::ReadInput() {
       rstart_ = 0;
     } else {
       size_t ncap = std::max(rcap_ * 2, rend_ - rstart_ + want);
-      auto nbuf = std::make_unique<char[]>(ncap);
-      std::memcpy(nbuf.get(), rbuf_.get() + rstart_, rend_ - rstart_);
+      std::unique_ptr<char[]> nbuf(new char[ncap]);  // not zero-filled
+      if (rend_ > rstart_) std::memcpy(nbuf.get(), rbuf_.get() + rstart_, rend_ - rstart_);
       rend_ -= rstart_;
       rstart_ = 0;
       rbuf_ = std::move(nbuf);
