@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <set>
 #include <system_error>
 
 #include "common/clock.h"
+#include "common/crypto.h"
 #include "common/hash.h"
 #include "common/ids.h"
 #include "common/keyslot.h"
@@ -83,6 +85,21 @@ TEST(Hash, StableAndSeeded) {
   EXPECT_EQ(Hash64("abc"), Hash64("abc"));
   EXPECT_NE(Hash64("abc"), Hash64("abd"));
   EXPECT_NE(Hash64("abc", 1), Hash64("abc", 2));
+}
+
+TEST(Crypto, HmacSha256MatchesRfc4231) {
+  // RFC 4231 test case 2.
+  const Sha256Digest d = HmacSha256("Jefe", "what do ya want for nothing?");
+  static const uint8_t kWant[32] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e,
+                                    0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
+                                    0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83,
+                                    0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+  EXPECT_EQ(0, std::memcmp(d.data(), kWant, 32));
+  EXPECT_TRUE(ConstantTimeEqual("abc", "abc"));
+  EXPECT_FALSE(ConstantTimeEqual("abc", "abd"));
+  EXPECT_FALSE(ConstantTimeEqual("abc", "ab"));
+  EXPECT_EQ(SecureRandomBytes(16).size(), 16u);
+  EXPECT_NE(SecureRandomBytes(16), SecureRandomBytes(16));
 }
 
 }  // namespace
