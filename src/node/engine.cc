@@ -59,6 +59,7 @@ void Engine::ApplySettingsTo(Shard& s, const config::ServerConfig& cfg, unsigned
   st.samples = cfg.maxmemory_samples;
   st.requirepass = cfg.requirepass;
   st.hz = cfg.hz;
+  st.idle_timeout_ms = cfg.timeout * 1000;
   resp::ConnectionLimits& l = s.limits();
   l.parser.max_bulk_len = cfg.proto_max_bulk_len;
   l.query_buffer_limit = cfg.query_buffer_limit;

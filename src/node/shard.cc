@@ -129,6 +129,7 @@ void Shard::CompleteBatch(unsigned target, std::vector<RemoteOp> ops) {
 }
 
 void Shard::Cron() {
+  CloseIdleClients();
   if (locked_by_ != 0) return;  // a transaction's coordinator is using the table
   table_.set_lru_clock(static_cast<uint32_t>(clock_->MonotonicMillis() / 1000));
   // Active expiry: like Redis's slow cycle, keep going while a round finds many expired keys,
@@ -144,6 +145,19 @@ void Shard::Cron() {
       if (!table_.EvictOne(settings_.policy, settings_.samples)) break;
     }
   }
+}
+
+void Shard::CloseIdleClients() {
+  if (settings_.idle_timeout_ms <= 0) return;
+  const int64_t now = loop_->NowMs();
+  std::vector<resp::Connection*> idle;
+  for (auto& [id, c] : clients_) {
+    // As Redis: a client waiting for replies is not idle.
+    if (c->pending_replies() == 0 && now - c->last_active_ms() > settings_.idle_timeout_ms) {
+      idle.push_back(c);
+    }
+  }
+  for (auto* c : idle) c->Close("idle timeout");
 }
 
 void Shard::CloseAllClients(std::string_view reason) {

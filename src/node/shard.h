@@ -53,6 +53,7 @@ struct ShardSettings {
   int samples = 5;
   std::string requirepass;
   int hz = 10;
+  int64_t idle_timeout_ms = 0;  // close clients idle this long; 0 = never (Redis "timeout")
 };
 
 struct ShardStats {
@@ -116,6 +117,7 @@ class Shard {
   void CompleteBatch(unsigned target, std::vector<RemoteOp> ops);
   void Drain();
   void Cron();
+  void CloseIdleClients();
 
   const unsigned index_;
   net::EventLoop* const loop_;

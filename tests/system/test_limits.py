@@ -5,7 +5,7 @@ import unittest
 
 import redis
 
-from shoal_harness import (RespReader, ServerTestCase, ShoalServer, encode_command, read_line,
+from shoal_harness import (RespReader, ServerTestCase, ShoalServer, encode_command, is_closed, read_line,
                            read_until_closed, wait_until, worker_of)
 
 KB = 1024
@@ -239,3 +239,21 @@ class MaxclientsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class IdleTimeoutTest(unittest.TestCase):
+    def test_idle_clients_are_closed_active_ones_stay(self):
+        with ShoalServer(threads=2, settings={"timeout": "1"}) as server:
+            idle = server.raw()
+            busy = server.client()
+            self.assertTrue(busy.ping())
+            # The busy client keeps talking; the idle one says nothing and must be closed.
+            closed = False
+            for _ in range(60):
+                self.assertTrue(busy.ping())
+                if is_closed(idle, timeout=0.1):
+                    closed = True
+                    break
+            self.assertTrue(closed, "idle client not closed within ~6 s of a 1 s timeout")
+            self.assertTrue(busy.ping())
+            self.assertEqual(busy.config_get("timeout"), {"timeout": "1"})
