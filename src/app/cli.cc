@@ -62,7 +62,7 @@ struct ParamFlag {
   std::string_view param;
   std::string_view type_name;
 };
-constexpr std::array<ParamFlag, 7> kParamFlags = {{
+constexpr std::array<ParamFlag, 14> kParamFlags = {{
     {"--port", "port", "PORT"},
     {"--bind", "bind", "ADDR"},
     {"--threads", "threads", "N"},
@@ -70,6 +70,13 @@ constexpr std::array<ParamFlag, 7> kParamFlags = {{
     {"--maxmemory", "maxmemory", "BYTES"},
     {"--maxmemory-policy", "maxmemory-policy", "POLICY"},
     {"--loglevel", "loglevel", "LEVEL"},
+    {"--cluster-port", "cluster-port", "PORT"},
+    {"--http-port", "http-port", "PORT"},
+    {"--advertise-address", "advertise-address", "ADDR"},
+    {"--seeds", "seeds", "HOST:PORT,..."},
+    {"--cookie", "cookie", "SECRET"},
+    {"--cookie-file", "cookie-file", "FILE"},
+    {"--data-dir", "data-dir", "DIR"},
 }};
 
 const config::ParamInfo& FindInfo(const std::vector<config::ParamInfo>& params,
@@ -261,9 +268,9 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
   for (size_t i = 0; i < kParamFlags.size(); ++i) {
     if (flag_options[i]->count() == 0) continue;
     const std::string& v = flag_values[i];
-    std::string origin = kParamFlags[i].param == "requirepass"
-                             ? std::string(kParamFlags[i].flag)
-                             : fmt::format("{} {}", kParamFlags[i].flag, v);
+    const bool secret = kParamFlags[i].param == "requirepass" || kParamFlags[i].param == "cookie";
+    std::string origin =
+        secret ? std::string(kParamFlags[i].flag) : fmt::format("{} {}", kParamFlags[i].flag, v);
     sources.overrides.push_back({std::string(kParamFlags[i].param), v, std::move(origin)});
   }
   Result<config::ServerConfig> merged = config::LoadServerConfig(sources);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <fstream>
 #include <limits>
 #include <thread>
 
@@ -140,6 +141,36 @@ Status Assign(Result<T> parsed, auto& field) {
   return Status::Ok();
 }
 
+std::string JoinSeeds(const std::vector<std::string>& seeds) {
+  std::string out;
+  for (const auto& s : seeds) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+// "host:port[,host:port...]"; the host may be a name, an IPv4 address or [IPv6].
+Result<std::vector<std::string>> ParseSeeds(std::string_view text) {
+  std::vector<std::string> seeds;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view item = text.substr(start, end - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) {
+      const size_t colon = item.rfind(':');
+      if (colon == std::string_view::npos || colon == 0 || colon + 1 == item.size()) {
+        return InvalidValue("seed '" + std::string(item) + "' is not host:port");
+      }
+      auto port = ParseInteger(item.substr(colon + 1), 1, 65535);
+      if (!port) return InvalidValue("seed '" + std::string(item) + "' has a bad port");
+      seeds.emplace_back(item);
+    }
+    start = end + 1;
+  }
+  return seeds;
+}
+
 const Param kParams[] = {
     {"port", "", "TCP port for Redis clients", false, false,
      [](ServerConfig& c, std::string_view v) { return Assign(ParseInteger(v, 0, 65535), c.port); },
@@ -221,6 +252,51 @@ const Param kParams[] = {
        return Assign(ParseInteger(v, 0, kIntMax), c.timeout);
      },
      [](const ServerConfig& c) { return std::to_string(c.timeout); }},
+    {"cluster-port", "", "UDP+TCP port for the cluster (0 = client port + 10000)", false, false,
+     [](ServerConfig& c, std::string_view v) {
+       return Assign(ParseInteger(v, 0, 65535), c.cluster_port);
+     },
+     [](const ServerConfig& c) { return std::to_string(c.cluster_port); }},
+    {"http-port", "", "admin HTTP port (0 = client port + 1000, -1 = off)", false, false,
+     [](ServerConfig& c, std::string_view v) {
+       return Assign(ParseInteger(v, -1, 65535), c.http_port);
+     },
+     [](const ServerConfig& c) { return std::to_string(c.http_port); }},
+    {"advertise-address", "", "address peers use to reach this node (default: bind)", false, false,
+     [](ServerConfig& c, std::string_view v) {
+       c.advertise_address = std::string(v);
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) { return c.advertise_address; }},
+    {"seeds", "", "comma-separated host:cluster-port of nodes to join", false, false,
+     [](ServerConfig& c, std::string_view v) { return Assign(ParseSeeds(v), c.seeds); },
+     [](const ServerConfig& c) { return JoinSeeds(c.seeds); }},
+    {"cookie", "", "the cluster's shared secret (every node needs the same)", false, false,
+     [](ServerConfig& c, std::string_view v) {
+       c.cookie = std::string(v);
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) { return std::string(c.cookie.empty() ? "" : "(hidden)"); }},
+    {"cookie-file", "", "read the cookie from this file (first line)", false, false,
+     [](ServerConfig& c, std::string_view v) -> Status {
+       std::ifstream f{std::string(v)};
+
+       if (!f) return Error(Errc::kIo, "cannot read cookie file '" + std::string(v) + "'");
+       std::string line;
+       std::getline(f, line);
+       while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+       if (line.empty()) return InvalidValue("cookie file '" + std::string(v) + "' is empty");
+       c.cookie = line;
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) { return std::string(); }},
+    {"data-dir", "", "directory keeping the node's identity (empty = new id at each start)", false,
+     false,
+     [](ServerConfig& c, std::string_view v) {
+       c.data_dir = std::string(v);
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) { return c.data_dir; }},
 };
 
 const Param* FindParam(std::string_view name) {

@@ -80,6 +80,18 @@ struct ServerConfig {
   int hz = 10;                              // "hz": active-expiry cycles per second
   int64_t timeout = 0;                      // "timeout": idle client seconds; 0 = never
 
+  // Cluster membership (SWIM over UDP and internal RPC over TCP share the cluster port).
+  int cluster_port = 0;            // "cluster-port": 0 = client port + 10000 (as Redis Cluster)
+  int http_port = 0;               // "http-port": admin HTTP; 0 = client port + 1000; -1 = off
+  std::string advertise_address;   // "advertise-address": how peers reach us; "" = bind address
+  std::vector<std::string> seeds;  // "seeds": host:cluster-port of nodes to join
+  std::string cookie;              // "cookie" / "cookie-file": the cluster's shared secret
+  std::string data_dir;            // "data-dir": keeps the node's identity; "" = none
+
+  // The ports after applying the "0 = derived" rules.
+  int EffectiveClusterPort() const { return cluster_port != 0 ? cluster_port : port + 10000; }
+  int EffectiveHttpPort() const { return http_port != 0 ? http_port : port + 1000; }
+
   // Sets parameter `name` from its text form, validating it; on error nothing changes. Takes
   // Redis syntax (a subset where shoal supports less), e.g. Set("maxmemory", "100mb").
   // Errors: kUnknownParameter ("unknown parameter 'x'"), kInvalidValue with a Redis-like reason
