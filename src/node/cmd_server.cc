@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "node/cluster.h"
 #include "node/engine.h"
 #include "node/keyspace.h"
 
@@ -348,6 +349,38 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
     }
     if (on("cluster")) {
       s += "# Cluster\r\ncluster_enabled:0\r\n\r\n";
+    }
+    if (on("membership")) {
+      s += "# Membership\r\n";
+      const auto& table = eng->CurrentShard()->members();
+      if (table != nullptr) {
+        using membership::MemberState;
+        s += fmt::format("node_id:{}\r\n", table->self().ToString());
+        if (const membership::Member* self = table->Find(table->self())) {
+          s += fmt::format("node_address:{}\r\nincarnation:{}\r\n", self->record.address.ToString(),
+                           self->incarnation.value());
+        }
+        s += fmt::format("members_alive:{}\r\nmembers_suspect:{}\r\nmembers_dead:{}\r\n",
+                         table->CountIn(MemberState::kAlive), table->CountIn(MemberState::kSuspect),
+                         table->CountIn(MemberState::kDead));
+        s += fmt::format("members_left:{}\r\nview_version:{}\r\n",
+                         table->CountIn(MemberState::kLeft), table->version());
+      }
+      if (ClusterNode* cluster = eng->cluster()) {
+        const membership::SwimCounters c = cluster->counters();
+        s += fmt::format("swim_pings_sent:{}\r\nswim_pings_received:{}\r\n", c.pings_sent,
+                         c.pings_received);
+        s += fmt::format("swim_acks_received:{}\r\nswim_nacks_received:{}\r\n", c.acks_received,
+                         c.nacks_received);
+        s += fmt::format("swim_indirect_probes_sent:{}\r\nswim_suspicions_raised:{}\r\n",
+                         c.indirect_probes_sent, c.suspicions_raised);
+        s += fmt::format("swim_refutations:{}\r\nswim_bad_auth_packets:{}\r\n", c.refutations,
+                         c.bad_auth);
+        s += fmt::format("swim_malformed_packets:{}\r\nswim_push_pulls_merged:{}\r\n", c.malformed,
+                         c.push_pulls_merged);
+        s += fmt::format("rpc_handshake_failures:{}\r\n", cluster->rpc_handshake_failures());
+      }
+      s += "\r\n";
     }
     if (on("keyspace")) {
       s += "# Keyspace\r\n";

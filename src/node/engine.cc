@@ -93,6 +93,13 @@ void Engine::PushSettings(const config::ServerConfig& cfg) {
   }
 }
 
+void Engine::PublishMembers(std::shared_ptr<const membership::MemberTable> table) {
+  for (auto& s : shards_) {
+    Shard* sp = s.get();
+    sp->loop()->Post([sp, table] { sp->set_members(table); });
+  }
+}
+
 void Engine::OnConnect(resp::Connection* c) {
   c->set_state(std::make_unique<ClientInfo>());
   CurrentShard()->AddClient(c);

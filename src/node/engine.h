@@ -32,6 +32,8 @@
 
 namespace shoal::node {
 
+class ClusterNode;
+
 // What the engine keeps per client connection.
 struct ClientInfo : resp::ClientState {
   bool authenticated = false;
@@ -73,6 +75,11 @@ class Engine final : public resp::CommandService {
       absl::AnyInvocable<void(std::vector<std::string>& parts, resp::ReplyBuilder& out)>;
   resp::DispatchResult FanOut(resp::Connection* c, PerShardFn per_shard, CombineFn combine);
 
+  // Membership: the control plane publishes each new view to every worker.
+  void PublishMembers(std::shared_ptr<const membership::MemberTable> table);
+  void set_cluster(ClusterNode* cluster) { cluster_ = cluster; }
+  ClusterNode* cluster() const { return cluster_; }
+
   // Settings.
   config::ServerConfig Config() const;
   // Validates and applies a CONFIG SET; pushes the result to every worker.
@@ -100,6 +107,7 @@ class Engine final : public resp::CommandService {
   mutable std::mutex cfg_mu_;
   config::ServerConfig cfg_;  // guarded by cfg_mu_
   std::atomic<uint64_t> next_tx_{1};
+  ClusterNode* cluster_ = nullptr;
 };
 
 }  // namespace shoal::node

@@ -85,12 +85,30 @@ Status Server::Start() {
     acceptors_[i]->Start();
   });
   started_ = true;
+  config::ServerConfig cluster_cfg = cfg_;
+  cluster_cfg.port = port;
+  cluster_ = std::make_unique<ClusterNode>(cluster_cfg, engine_.get());
+  Status cs = cluster_->Start();
+  if (!cs.ok()) {
+    cluster_.reset();
+    Stop();
+    return cs;
+  }
+  engine_->set_cluster(cluster_.get());
   return Status::Ok();
+}
+
+void Server::LeaveCluster(int64_t timeout_ms) {
+  if (cluster_ != nullptr) cluster_->Leave(timeout_ms);
 }
 
 void Server::Stop() {
   if (!started_) return;
   started_ = false;
+  if (cluster_ != nullptr) {
+    engine_->set_cluster(nullptr);
+    cluster_->Stop();
+  }
   // Each worker closes its listener and its clients on its own thread, then the loops stop
   // (a loop runs the tasks already posted before Run() returns).
   for (unsigned i = 0; i < runtime_->size(); ++i) {
@@ -126,7 +144,8 @@ int RunServerUntilSignal(const config::ServerConfig& cfg) {
   SHOAL_LOG_INFO("shoal ready: listening on {}:{} with {} worker threads (pid {})", cfg.bind,
                  server.port(), server.engine().num_shards(), getpid());
   while (g_signal.load() == 0) pause();
-  SHOAL_LOG_INFO("signal {} received, shutting down", g_signal.load());
+  SHOAL_LOG_INFO("signal {} received, leaving the cluster and shutting down", g_signal.load());
+  server.LeaveCluster(2000);
   server.Stop();
   return 0;
 }

@@ -12,6 +12,7 @@
 #include "common/result.h"
 #include "config/server_config.h"
 #include "net/runtime.h"
+#include "node/cluster.h"
 #include "node/engine.h"
 
 namespace shoal::node {
@@ -23,6 +24,8 @@ class Server {
 
   // Binds the port and starts the workers. Fails if the port cannot be bound.
   Status Start();
+  // Leaves the cluster gracefully (the news spreads for at most `timeout_ms`).
+  void LeaveCluster(int64_t timeout_ms);
   // Stops accepting, closes clients and joins the workers.
   void Stop();
   // The port actually bound (useful with port 0).
@@ -35,6 +38,7 @@ class Server {
   std::unique_ptr<net::Runtime> runtime_;
   std::unique_ptr<Engine> engine_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::unique_ptr<ClusterNode> cluster_;
   uint16_t port_ = 0;
   bool started_ = false;
 };

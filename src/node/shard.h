@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "membership/types.h"
 #include "net/event_loop.h"
 #include "node/command.h"
 #include "resp/connection.h"
@@ -101,6 +102,10 @@ class Shard {
   }
   const std::unordered_map<uint64_t, resp::Connection*>& clients() const { return clients_; }
 
+  // The cluster's member table as last published by the control thread (read without locks).
+  const std::shared_ptr<const membership::MemberTable>& members() const { return members_; }
+  void set_members(std::shared_ptr<const membership::MemberTable> m) { members_ = std::move(m); }
+
   // Closes every client of this worker (shutdown).
   void CloseAllClients(std::string_view reason);
 
@@ -133,6 +138,7 @@ class Shard {
   std::vector<std::vector<RemoteOp>> outboxes_;  // by target worker
   std::unordered_map<uint64_t, resp::Connection*> clients_;
   std::vector<resp::Connection*> to_flush_;
+  std::shared_ptr<const membership::MemberTable> members_;
 };
 
 }  // namespace shoal::node

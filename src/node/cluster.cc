@@ -1,0 +1,272 @@
+#include "node/cluster.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "common/log.h"
+#include "node/engine.h"
+
+namespace shoal::node {
+namespace {
+
+constexpr std::string_view kPushPullMethod = "membership.pushpull";
+constexpr int64_t kPushPullTimeoutMs = 5000;
+constexpr std::string_view kDevelopmentCookie = "shoal-development-cookie";
+
+Status WriteFileAtomically(const std::filesystem::path& path, const std::string& content) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << content << "\n";
+    f.flush();
+    if (!f) {
+      return Error(std::make_error_code(std::errc::io_error), "cannot write " + tmp.string());
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Error(ec, "cannot rename " + tmp.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+std::string ReadFirstLine(const std::filesystem::path& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
+// "host:port" or "[v6]:port".
+std::optional<Endpoint> ParseEndpoint(const std::string& s) {
+  const size_t colon = s.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  std::string host = s.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  int port = 0;
+  try {
+    port = std::stoi(s.substr(colon + 1));
+  } catch (...) {
+    return std::nullopt;
+  }
+  if (port <= 0 || port > 65535) return std::nullopt;
+  return Endpoint{host, static_cast<uint16_t>(port)};
+}
+
+}  // namespace
+
+Result<NodeIdentity> LoadIdentity(const std::string& data_dir, Rng& rng) {
+  if (data_dir.empty()) return NodeIdentity{membership::MemberId::Random(rng), Incarnation(0)};
+  const std::filesystem::path dir(data_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error(ec, "cannot create data dir " + data_dir + ": " + ec.message());
+  NodeIdentity identity;
+  const auto id_path = dir / "node.id";
+  if (std::filesystem::exists(id_path)) {
+    auto id = membership::MemberId::Parse(ReadFirstLine(id_path));
+    if (!id || id->empty()) {
+      return Error(std::make_error_code(std::errc::invalid_argument),
+                   id_path.string() + " does not hold a node id (32 hex digits)");
+    }
+    identity.id = *id;
+  } else {
+    identity.id = membership::MemberId::Random(rng);
+    Status st = WriteFileAtomically(id_path, identity.id.ToString());
+    if (!st.ok()) return st.error();
+  }
+  const auto inc_path = dir / "incarnation";
+  uint64_t inc = 0;
+  if (std::filesystem::exists(inc_path)) {
+    try {
+      inc = std::stoull(ReadFirstLine(inc_path)) + 1;
+    } catch (...) {
+      return Error(std::make_error_code(std::errc::invalid_argument),
+                   inc_path.string() + " does not hold a number");
+    }
+  }
+  identity.incarnation = Incarnation(inc);
+  Status st = WriteFileAtomically(inc_path, std::to_string(inc));
+  if (!st.ok()) return st.error();
+  return identity;
+}
+
+ClusterNode::ClusterNode(const config::ServerConfig& cfg, Engine* engine)
+    : cfg_(cfg), engine_(engine), clock_(SystemClock::Instance()) {}
+
+ClusterNode::~ClusterNode() { Stop(); }
+
+std::vector<Endpoint> ClusterNode::ResolveSeeds() const {
+  std::vector<Endpoint> seeds;
+  for (const std::string& s : cfg_.seeds) {
+    if (auto ep = ParseEndpoint(s)) seeds.push_back(*ep);
+  }
+  return seeds;
+}
+
+Status ClusterNode::Start() {
+  auto identity = LoadIdentity(cfg_.data_dir, rng_);
+  if (!identity.ok()) return identity.error();
+  identity_ = *identity;
+
+  std::string cookie = cfg_.cookie;
+  if (cookie.empty()) {
+    cookie = std::string(kDevelopmentCookie);
+    SHOAL_LOG_WARN(
+        "no cluster cookie set (--cookie, --cookie-file or SHOAL_COOKIE): using the built-in "
+        "development cookie; anyone who can reach the cluster port can join this cluster");
+  }
+  std::string host = cfg_.advertise_address.empty() ? cfg_.bind : cfg_.advertise_address;
+  if (host == "0.0.0.0" || host == "::") {
+    return Error(std::make_error_code(std::errc::invalid_argument),
+                 "bind is a wildcard address: set --advertise-address to the address peers use");
+  }
+
+  // UDP first (it may pick the port), then TCP on the same number.
+  const uint16_t want = static_cast<uint16_t>(cfg_.EffectiveClusterPort());
+  auto udp = net::UdpSocket::Open(
+      &loop_, cfg_.bind, want,
+      [this](const Endpoint& from, std::string_view payload) { swim_->OnPacket(from, payload); });
+  if (!udp.ok()) return Error(udp.error().code(), "cluster port (UDP): " + udp.error().message());
+  udp_ = std::move(*udp);
+  const uint16_t port = udp_->port();
+  rpc_server_ = std::make_unique<net::RpcServer>(&loop_, cfg_.bind, port, cookie);
+  rpc_server_->Register(std::string(kPushPullMethod),
+                        [this](std::string_view body, net::Responder responder) {
+                          Status st = swim_->MergeRemoteState(body);
+                          if (!st.ok()) {
+                            responder.Fail(st.error().message());
+                            return;
+                          }
+                          responder.Reply(swim_->EncodeState());
+                          Publish();
+                        });
+  Status st = rpc_server_->Start();
+  if (!st.ok()) return Error(st.error().code(), "cluster port (TCP): " + st.error().message());
+  rpc_client_ = std::make_unique<net::RpcClient>(&loop_, cookie);
+
+  advertise_ = Endpoint{host, port};
+  membership::MemberRecord self;
+  self.id = identity_.id;
+  self.address = advertise_;
+  self.client_port = static_cast<uint16_t>(cfg_.port);
+  self.http_port = static_cast<uint16_t>(std::max(cfg_.http_port, 0));
+  self.roles = {"storage", "router"};
+  membership::SwimConfig swim_cfg;
+  swim_cfg.cookie = cookie;
+  swim_ = std::make_unique<membership::Swim>(swim_cfg, self, clock_, rng_, *this,
+                                             identity_.incarnation);
+  swim_->Join(ResolveSeeds());
+  Publish();
+  loop_.RunEvery(10, [this] { OnTick(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "shoal-control");
+    loop_.Run();
+  });
+  started_ = true;
+  SHOAL_LOG_INFO("cluster: node {} (incarnation {}) on {} (UDP+TCP), {} seed(s)",
+                 identity_.id.ToString(), identity_.incarnation.value(), advertise_.ToString(),
+                 cfg_.seeds.size());
+  return Status::Ok();
+}
+
+void ClusterNode::OnTick() {
+  if (clock_.MonotonicMicros() >= swim_->NextWakeupMicros()) swim_->Tick();
+  Publish();
+  std::lock_guard<std::mutex> lock(mu_);
+  counters_ = swim_->counters();
+  handshake_failures_ = rpc_server_->stats().handshake_failures;
+}
+
+void ClusterNode::Publish() {
+  auto snap = swim_->Snapshot();
+  if (snap->version() == published_version_) return;
+  published_version_ = snap->version();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    table_ = snap;
+  }
+  if (engine_ != nullptr) engine_->PublishMembers(snap);
+}
+
+void ClusterNode::SendPacket(const Endpoint& to, std::string packet) {
+  udp_->Send(to, std::move(packet));
+}
+
+void ClusterNode::RequestPushPull(const Endpoint& peer) {
+  // Not from inside the Swim call that asked for it: post, then encode.
+  loop_.Post([this, peer] {
+    if (swim_->phase() == membership::Swim::Phase::kLeft) return;
+    rpc_client_->Call(peer, kPushPullMethod, swim_->EncodeState(), kPushPullTimeoutMs,
+                      [this, peer](Result<std::string> reply) {
+                        if (!reply.ok()) {
+                          SHOAL_LOG_DEBUG("cluster: push-pull with {} failed: {}", peer.ToString(),
+                                          reply.error().message());
+                          return;
+                        }
+                        Status st = swim_->MergeRemoteState(*reply);
+                        if (!st.ok()) {
+                          SHOAL_LOG_WARN("cluster: state from {} rejected: {}", peer.ToString(),
+                                         st.error().message());
+                        }
+                        Publish();
+                      });
+  });
+}
+
+void ClusterNode::OnMemberEvent(const membership::MemberEvent& event) {
+  const membership::Member& m = event.member;
+  SHOAL_LOG_INFO("cluster: member {} at {} is {} (incarnation {})", m.record.id.ToString(),
+                 m.record.address.ToString(), membership::ToString(event.kind),
+                 m.incarnation.value());
+}
+
+std::shared_ptr<const membership::MemberTable> ClusterNode::members() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return table_;
+}
+
+membership::SwimCounters ClusterNode::counters() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counters_;
+}
+
+uint64_t ClusterNode::rpc_handshake_failures() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return handshake_failures_;
+}
+
+void ClusterNode::Leave(int64_t timeout_ms) {
+  if (!started_) return;
+  std::atomic<bool> left{false};
+  loop_.Post([this] { swim_->Leave(); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    loop_.Post([this, &left] {
+      if (swim_->phase() == membership::Swim::Phase::kLeft) left = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (left.load()) break;
+  }
+  // Let the last poll task run before `left` goes out of scope.
+  std::atomic<bool> drained{false};
+  loop_.Post([&drained] { drained = true; });
+  while (!drained.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+void ClusterNode::Stop() {
+  if (!started_) return;
+  started_ = false;
+  loop_.Post([this] {
+    rpc_client_->Shutdown();
+    rpc_server_->Stop();
+    udp_.reset();
+  });
+  loop_.Stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace shoal::node
