@@ -90,13 +90,9 @@ struct ServerConfig {
 
   // The ports after applying the "0 = derived" rules. A derived port past 65535 (or derived
   // from client port 0) is 0: the OS picks one, and the node logs and advertises it.
-  int EffectiveClusterPort() const {
-    return cluster_port != 0 ? cluster_port : Derived(10000);
-  }
+  int EffectiveClusterPort() const { return cluster_port != 0 ? cluster_port : Derived(10000); }
   int EffectiveHttpPort() const { return http_port != 0 ? http_port : Derived(1000); }
-  int Derived(int offset) const {
-    return (port == 0 || port + offset > 65535) ? 0 : port + offset;
-  }
+  int Derived(int offset) const { return (port == 0 || port + offset > 65535) ? 0 : port + offset; }
 
   // Sets parameter `name` from its text form, validating it; on error nothing changes. Takes
   // Redis syntax (a subset where shoal supports less), e.g. Set("maxmemory", "100mb").
