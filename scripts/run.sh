@@ -1,41 +1,75 @@
 #!/usr/bin/env bash
-# The main job: installs what is needed, builds shoal, and runs a local node in the foreground.
-# (Later issues grow this into a local 3-node cluster with the web UI.)
-# Usage: scripts/run.sh [port]   — Ctrl-C stops it.
+# The main job: installs what is needed, builds shoal, and runs a local 3-node cluster in the
+# foreground. The nodes find each other through node 1 (SWIM membership) with a cluster cookie
+# generated into run/cookie; each keeps its identity in run/nodeN.
+# Usage: scripts/run.sh [base-port]   (default 7001: nodes on 7001-7003) — Ctrl-C stops them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-port=${1:-${SHOAL_PORT:-6379}}
+base=${1:-${SHOAL_BASE_PORT:-7001}}
 ./scripts/setup.sh
 ./scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-if port_busy "$port"; then
-  # Something (a Debian redis-server service, say) already listens there: take a free port.
-  for p in $(seq 7000 7099); do
-    if ! port_busy "$p"; then
-      echo "port $port is in use; using $p instead"
-      port=$p
+ports_free() {  # client, admin HTTP and cluster ports of the three nodes
+  for i in 0 1 2; do
+    for off in 0 1000 10000; do
+      if port_busy $(($1 + i + off)); then return 1; fi
+    done
+  done
+}
+if ! ports_free "$base"; then
+  for b in 7101 7201 7301 7401 7501; do
+    if ports_free "$b"; then
+      echo "ports around $base are in use; using $b-$((b + 2)) instead"
+      base=$b
       break
     fi
   done
 fi
+
 mkdir -p run
-./build/shoal serve --port "$port" --bind 127.0.0.1 >run/node1.log 2>&1 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null' EXIT INT TERM
+[ -s run/cookie ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' >run/cookie
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+seed="127.0.0.1:$((base + 10000))"
+for i in 1 2 3; do
+  port=$((base + i - 1))
+  seeds=()
+  [ "$i" -gt 1 ] && seeds=(--seeds "$seed")
+  ./build/shoal serve --port "$port" --cookie-file run/cookie --data-dir "run/node$i" \
+    "${seeds[@]}" >"run/node$i.log" 2>&1 &
+  pids+=($!)
+done
+# Ready when every node sees three members alive.
 for _ in $(seq 1 100); do
-  if redis-cli -p "$port" ping >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$pid" 2>/dev/null; then cat run/node1.log; exit 1; fi
+  ready=0
+  for i in 1 2 3; do
+    if redis-cli -p $((base + i - 1)) info membership 2>/dev/null | grep -q "members_alive:3"; then
+      ready=$((ready + 1))
+    fi
+  done
+  [ "$ready" -eq 3 ] && break
+  for pid in "${pids[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then tail -5 run/node*.log; exit 1; fi
+  done
   sleep 0.1
 done
+./build/shoal status --node "127.0.0.1:$((base + 1000))" || true
 cat <<MSG
 
-  shoal is running (pid $pid, log: run/node1.log)
+  A 3-node shoal cluster is running (logs: run/node1.log .. run/node3.log)
 
-    connect:   redis-cli -p $port
-    try:       redis-cli -p $port set greeting hello
-               redis-cli -p $port get greeting
-    benchmark: redis-benchmark -p $port -t set,get -n 100000 -q
+    connect:   redis-cli -p $base        (also -p $((base + 1)), -p $((base + 2)))
+    members:   build/shoal status --node 127.0.0.1:$((base + 1000))
+               curl http://127.0.0.1:$((base + 1000))/api/v1/members
+    health:    curl http://127.0.0.1:$((base + 1000))/health
+    info:      redis-cli -p $base info membership
 
-  Ctrl-C stops it.
+  Keys are not sharded across the nodes yet (that is the next issue): each node serves its own
+  keyspace. Ctrl-C stops the cluster.
 MSG
-wait "$pid"
+wait

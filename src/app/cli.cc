@@ -28,7 +28,8 @@ constexpr std::string_view kDescription =
     "shoal is an in-memory key-value server that speaks the Redis protocol (RESP2/RESP3), so\n"
     "redis-cli, redis-benchmark and Redis client libraries work with it unchanged. It is being\n"
     "built into a cluster server (sharded and replicated maps, a messaging bus, failover);\n"
-    "today 'serve' runs one node, and the cluster subcommands below are only planned.\n";
+    "today 'serve' runs a node that finds its peers (SWIM membership), 'status' shows a\n"
+    "node's view of the cluster and 'join' points a running node at more peers.\n";
 
 constexpr std::string_view kMainFooter =
     "Examples:\n"
@@ -48,10 +49,8 @@ struct Planned {
   std::string_view name;
   std::string_view what;
 };
-constexpr std::array<Planned, 4> kPlanned = {{
+constexpr std::array<Planned, 2> kPlanned = {{
     {Command::kStart, "start", "start a local 3-node cluster for development"},
-    {Command::kStatus, "status", "show a cluster's nodes, replica sets and health"},
-    {Command::kJoin, "join", "add a running node to a cluster"},
     {Command::kLeave, "leave", "remove a node from its cluster gracefully"},
 }};
 constexpr int kPlannedExitCode = 2;
@@ -196,6 +195,24 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
   // version
   CLI::App* version = app.add_subcommand("version", "Print the version and exit");
 
+  // status / join: talk to a running node's admin HTTP API.
+  std::string status_node = "127.0.0.1:7379";
+  bool status_json = false;
+  CLI::App* status = app.add_subcommand(
+      "status", "Show the cluster's members as one node sees them (its admin HTTP API)");
+  status->add_option("--node", status_node, "the node's admin address HOST:HTTP-PORT")
+      ->capture_default_str();
+  status->add_flag("--json", status_json, "print the API's JSON instead of a table");
+  std::string join_node = "127.0.0.1:7379";
+  std::vector<std::string> join_seeds;
+  CLI::App* join = app.add_subcommand(
+      "join", "Tell a running node to join a cluster through the given seeds (host:cluster-port)");
+  join->add_option("--node", join_node, "the node's admin address HOST:HTTP-PORT")
+      ->capture_default_str();
+  join->add_option("seeds", join_seeds, "cluster addresses of nodes already in the cluster")
+      ->required()
+      ->expected(1, -1);
+
   // planned
   std::array<CLI::App*, kPlanned.size()> planned{};
   for (size_t i = 0; i < kPlanned.size(); ++i) {
@@ -232,6 +249,19 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
     inv.command = Command::kVersion;
     *ctx.out << VersionString() << "\n";
     inv.exit_code = 0;
+    return inv;
+  }
+
+  if (status->parsed()) {
+    inv.command = Command::kStatus;
+    inv.node = status_node;
+    inv.json = status_json;
+    return inv;
+  }
+  if (join->parsed()) {
+    inv.command = Command::kJoin;
+    inv.node = join_node;
+    inv.args = join_seeds;
     return inv;
   }
 

@@ -56,7 +56,9 @@ struct Invocation {
   // kServe: the merged configuration (defaults < file < env < flags).
   config::ServerConfig server;
   // Positional arguments of the planned subcommands (e.g. `shoal join host:port`).
-  std::vector<std::string> args;
+  std::vector<std::string> args;  // join: the seeds; planned subcommands: what followed them
+  std::string node;               // status, join: the node's admin address HOST:HTTP-PORT
+  bool json = false;              // status --json
 };
 
 // Where ParseCommandLine reads the environment and writes help, version and notices.

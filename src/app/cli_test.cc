@@ -47,7 +47,7 @@ TEST(Cli, TopLevelHelpDescribesShoalAndListsPlannedSubcommands) {
     EXPECT_THAT(r.out, HasSubstr("shoal is an in-memory key-value server"));
     EXPECT_THAT(r.out, HasSubstr("serve"));
     EXPECT_THAT(r.out, HasSubstr("version"));
-    for (const char* planned : {"start", "status", "join", "leave"}) {
+    for (const char* planned : {"start", "status", "join", "leave"}) {  // listed
       EXPECT_THAT(r.out, HasSubstr(planned));
     }
     EXPECT_THAT(r.out, HasSubstr("(not implemented yet) start a local 3-node cluster"));
@@ -223,10 +223,27 @@ TEST(Cli, UsageErrorsPointToHelp) {
   EXPECT_EQ(top_flag.inv.error().code(), Errc::kUsage);
 }
 
+TEST(Cli, StatusAndJoinTargetANodesAdminApi) {
+  Parsed st = Parse({"status"});
+  ASSERT_TRUE(st.inv.ok());
+  EXPECT_EQ(st.inv->command, Command::kStatus);
+  EXPECT_FALSE(st.inv->exit_code.has_value());
+  EXPECT_EQ(st.inv->node, "127.0.0.1:7379");
+  Parsed st2 = Parse({"status", "--node", "10.0.0.2:8001", "--json"});
+  ASSERT_TRUE(st2.inv.ok());
+  EXPECT_EQ(st2.inv->node, "10.0.0.2:8001");
+  EXPECT_TRUE(st2.inv->json);
+  Parsed join = Parse({"join", "--node", "127.0.0.1:8002", "127.0.0.1:17001", "h:17003"});
+  ASSERT_TRUE(join.inv.ok());
+  EXPECT_EQ(join.inv->command, Command::kJoin);
+  EXPECT_EQ(join.inv->node, "127.0.0.1:8002");
+  EXPECT_THAT(join.inv->args, ::testing::ElementsAre("127.0.0.1:17001", "h:17003"));
+  Parsed bad = Parse({"join"});
+  EXPECT_FALSE(bad.inv.ok());
+}
+
 TEST(Cli, PlannedSubcommandsSayNotImplementedAndExit2) {
   const std::pair<const char*, Command> planned[] = {{"start", Command::kStart},
-                                                     {"status", Command::kStatus},
-                                                     {"join", Command::kJoin},
                                                      {"leave", Command::kLeave}};
   for (const auto& [name, command] : planned) {
     Parsed r = Parse({name});
@@ -236,10 +253,10 @@ TEST(Cli, PlannedSubcommandsSayNotImplementedAndExit2) {
     EXPECT_THAT(r.err, HasSubstr(std::string("shoal ") + name + ": not implemented yet"));
     EXPECT_EQ(ToString(command), name);
   }
-  Parsed join = Parse({"join", "10.0.0.1:7000", "--cookie", "x"});
-  ASSERT_TRUE(join.inv.ok());
-  EXPECT_EQ(join.inv->exit_code, 2);
-  EXPECT_THAT(join.inv->args, ::testing::ElementsAre("10.0.0.1:7000", "--cookie", "x"));
+  Parsed leave = Parse({"leave", "10.0.0.1:7000", "--cookie", "x"});
+  ASSERT_TRUE(leave.inv.ok());
+  EXPECT_EQ(leave.inv->exit_code, 2);
+  EXPECT_THAT(leave.inv->args, ::testing::ElementsAre("10.0.0.1:7000", "--cookie", "x"));
 
   Parsed help = Parse({"start", "--help"});
   ASSERT_TRUE(help.inv.ok());

@@ -1,8 +1,128 @@
 // The `shoal` binary: parses the command line and runs the chosen subcommand.
-#include <iostream>
+//
+// `serve` wires the layers together: the node (workers, engine, cluster control plane) and, above
+// it, the admin HTTP API. Wiring lives here because admin/ sits above node/ in the layering.
+#include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "admin/admin_server.h"
+#include "admin/api.h"
+#include "admin/http_client.h"
 #include "app/cli.h"
+#include "common/log.h"
+#include "node/cluster.h"
 #include "node/server.h"
+
+namespace {
+
+std::atomic<int> g_signal{0};
+void OnSignal(int sig) { g_signal.store(sig); }
+
+int Serve(shoal::config::ServerConfig cfg) {
+  using shoal::Status;
+  shoal::log::Init(cfg.log_level);
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  // The admin API first, so the port it got (when derived or 0) is what the node advertises.
+  // Its routes answer 503 until the node below has started.
+  std::atomic<shoal::node::Server*> running{nullptr};
+  std::unique_ptr<shoal::admin::AdminServer> http;
+  if (cfg.http_port >= 0) {
+    const int want = cfg.EffectiveHttpPort();
+    http = std::make_unique<shoal::admin::AdminServer>(cfg.bind, static_cast<uint16_t>(want));
+    shoal::admin::RegisterNodeApi(*http, running);
+    Status st = http->Start();
+    if (!st.ok()) {
+      std::cerr << "shoal: cannot start the admin HTTP API: " << st.error().message() << "\n";
+      return 1;
+    }
+    cfg.http_port = http->port();
+  }
+  auto server = std::make_unique<shoal::node::Server>(cfg);
+  Status st = server->Start();
+  if (!st.ok()) {
+    std::cerr << "shoal: cannot start: " << st.error().message() << "\n";
+    return 1;
+  }
+  running.store(server.get());
+  SHOAL_LOG_INFO("shoal ready: listening on {}:{} with {} worker threads (pid {}){}", cfg.bind,
+                 server->port(), server->engine().num_shards(), getpid(),
+                 http != nullptr
+                     ? fmt::format(", admin API on http://{}:{}", cfg.bind, cfg.http_port)
+                     : std::string());
+  while (g_signal.load() == 0) pause();
+  SHOAL_LOG_INFO("signal {} received, leaving the cluster and shutting down", g_signal.load());
+  server->LeaveCluster(2000);
+  if (http != nullptr) http->Stop();
+  running.store(nullptr);
+  server->Stop();
+  return 0;
+}
+
+int Status(const shoal::app::Invocation& inv) {
+  auto res = shoal::admin::HttpGet(inv.node, "/api/v1/members");
+  if (!res.ok()) {
+    std::cerr << "shoal status: " << res.error().message() << "\n";
+    return 1;
+  }
+  if (res->status != 200) {
+    std::cerr << "shoal status: " << inv.node << " answered " << res->status << ": " << res->body
+              << "\n";
+    return 1;
+  }
+  if (inv.json) {
+    std::cout << res->body << "\n";
+    return 0;
+  }
+  const auto doc = nlohmann::json::parse(res->body, nullptr, false);
+  if (doc.is_discarded() || !doc.contains("members")) {
+    std::cerr << "shoal status: unexpected answer: " << res->body << "\n";
+    return 1;
+  }
+  std::printf("%-34s %-22s %-8s %11s %7s %6s  %s\n", "ID", "CLUSTER ADDRESS", "STATE",
+              "INCARNATION", "CLIENT", "HTTP", "ROLES");
+  for (const auto& m : doc["members"]) {
+    std::string roles;
+    for (const auto& r : m["roles"]) roles += (roles.empty() ? "" : ",") + r.get<std::string>();
+    std::string id = m["id"].get<std::string>();
+    if (m.value("self", false)) id += "*";
+    std::printf("%-34s %-22s %-8s %11llu %7d %6d  %s\n", id.c_str(),
+                m["address"].get<std::string>().c_str(), m["state"].get<std::string>().c_str(),
+                static_cast<unsigned long long>(m["incarnation"].get<uint64_t>()),
+                m["client_port"].get<int>(), m["http_port"].get<int>(), roles.c_str());
+  }
+  std::printf("(* = the node asked; view version %llu)\n",
+              static_cast<unsigned long long>(doc["version"].get<uint64_t>()));
+  return 0;
+}
+
+int Join(const shoal::app::Invocation& inv) {
+  nlohmann::json body = {{"seeds", inv.args}};
+  auto res = shoal::admin::HttpPost(inv.node, "/api/v1/join", body.dump());
+  if (!res.ok()) {
+    std::cerr << "shoal join: " << res.error().message() << "\n";
+    return 1;
+  }
+  if (res->status / 100 != 2) {
+    std::cerr << "shoal join: " << inv.node << " answered " << res->status << ": " << res->body
+              << "\n";
+    return 1;
+  }
+  std::cout << "joining through " << body["seeds"].dump() << "; see 'shoal status --node "
+            << inv.node << "'\n";
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   auto inv = shoal::app::ParseCommandLine(argc, argv);
@@ -13,7 +133,11 @@ int main(int argc, char** argv) {
   if (inv->exit_code) return *inv->exit_code;
   switch (inv->command) {
     case shoal::app::Command::kServe:
-      return shoal::node::RunServerUntilSignal(inv->server);
+      return Serve(inv->server);
+    case shoal::app::Command::kStatus:
+      return Status(*inv);
+    case shoal::app::Command::kJoin:
+      return Join(*inv);
     default:
       std::cerr << "shoal: subcommand not implemented yet\n";
       return 2;

@@ -16,13 +16,15 @@ void BroadcastQueue::Push(MemberId member, std::string framed) {
 
 void BroadcastQueue::Take(size_t budget, size_t max_count, int limit,
                           std::vector<std::string>* out) {
+  constexpr int kMaxMisses = 8;
   size_t used = 0, taken = 0;
+  int misses = 0;
   std::vector<std::pair<Key, Item>> resend;
   for (auto it = queue_.begin(); it != queue_.end() && taken < max_count;) {
     const size_t size = it->second.framed.size();
     if (used + size > budget) {
-      // Smaller updates further down may still fit; stop once nothing could.
-      if (budget - used < 20) break;
+      // A smaller update further down may still fit, but don't walk a long queue to find one.
+      if (++misses >= kMaxMisses) break;
       ++it;
       continue;
     }

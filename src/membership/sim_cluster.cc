@@ -271,17 +271,26 @@ void SimCluster::Partition(const std::vector<int>& a, const std::vector<int>& b)
 
 void SimCluster::HealAll() { net_.HealAll(); }
 
-bool SimCluster::RunUntil(const std::function<bool()>& pred, int64_t timeout) {
-  return sim_.RunUntil(pred, sim_.Now() + timeout);
+bool SimCluster::RunUntil(const std::function<bool()>& pred, int64_t timeout, int64_t poll) {
+  const int64_t deadline = sim_.Now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (sim_.Now() >= deadline) return false;
+    sim_.RunFor(std::min(poll, deadline - sim_.Now()));
+  }
 }
 
 std::optional<MemberState> SimCluster::StateOf(int viewer, int subject) {
-  const Member* m = nodes_[viewer]->core->Snapshot()->Find(id(subject));
+  const Member* m = nodes_[viewer]->core->Find(id(subject));
   if (m == nullptr) return std::nullopt;
   return m->state;
 }
 
 bool SimCluster::ViewsAgree(const std::vector<int>& live) {
+  // Counts first: cheap, and they settle last.
+  for (int i : live) {
+    if (nodes_[i]->core->alive_count() != live.size()) return false;
+  }
   std::vector<MemberId> want;
   for (int i : live) want.push_back(id(i));
   std::sort(want.begin(), want.end());

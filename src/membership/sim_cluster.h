@@ -79,8 +79,10 @@ class SimCluster {
   void HealAll();
 
   void RunFor(int64_t duration) { sim_.RunFor(duration); }
-  // Runs until `pred` holds or `timeout` of virtual time passes; returns whether it held.
-  bool RunUntil(const std::function<bool()>& pred, int64_t timeout);
+  // Runs until `pred` holds or `timeout` of virtual time passes; returns whether it held. `pred`
+  // is checked every `poll` of virtual time (so Now() overshoots by less than `poll`): views of
+  // large clusters are too costly to compare after every event.
+  bool RunUntil(const std::function<bool()>& pred, int64_t timeout, int64_t poll = 10 * kMs);
 
   // Node `viewer`'s opinion of node `subject`; nullopt if it does not know it.
   std::optional<MemberState> StateOf(int viewer, int subject);

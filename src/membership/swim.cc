@@ -203,6 +203,11 @@ Status Swim::MergeRemoteState(std::string_view blob) {
   return Status::Ok();
 }
 
+const Member* Swim::Find(MemberId id) const {
+  auto it = members_.find(id);
+  return it == members_.end() ? nullptr : &it->second.m;
+}
+
 std::shared_ptr<const MemberTable> Swim::Snapshot() {
   if (snapshot_ && snapshot_->version() == version_) return snapshot_;
   std::vector<Member> rows;
@@ -242,6 +247,7 @@ Swim::Entry& Swim::Insert(const MemberRecord& record, MemberState state, Incarna
   e.m.incarnation = inc;
   e.m.state_since_micros = Now();
   if (IsLive(state)) ++live_count_;
+  if (state == MemberState::kSuspect) ++suspect_count_;
   ids_.insert(std::lower_bound(ids_.begin(), ids_.end(), record.id), record.id);
   if (record.id != self_id_ && IsLive(state)) {
     // Somewhere in the rest of this round, so a newcomer is probed soon.
@@ -254,6 +260,8 @@ Swim::Entry& Swim::Insert(const MemberRecord& record, MemberState state, Incarna
 }
 
 void Swim::SetState(Entry& e, MemberState state) {
+  suspect_count_ -= e.m.state == MemberState::kSuspect ? 1 : 0;
+  suspect_count_ += state == MemberState::kSuspect ? 1 : 0;
   if (IsLive(e.m.state) != IsLive(state)) {
     if (IsLive(state)) {
       ++live_count_;

@@ -235,6 +235,8 @@ class Swim {
 
   // The current view, immutable. Cheap when nothing changed since the last call.
   std::shared_ptr<const MemberTable> Snapshot();
+  // One row of the current view, or null. Valid until the next call into this Swim.
+  const Member* Find(MemberId id) const;
 
   const MemberRecord& self() const { return self_record(); }
   MemberId id() const { return self_id_; }
@@ -246,6 +248,8 @@ class Swim {
   int health_score() const { return awareness_; }
   // Members currently alive or suspect, this node included (N in the formulas).
   size_t live_count() const { return live_count_; }
+  // Members currently alive (this node included unless it is leaving).
+  size_t alive_count() const { return live_count_ - suspect_count_; }
   size_t queued_broadcasts() const { return broadcasts_.size(); }
 
  private:
@@ -333,6 +337,7 @@ class Swim {
   std::map<MemberId, Entry> members_;  // self included
   std::vector<MemberId> ids_;          // keys of members_, for random sampling
   size_t live_count_ = 0;
+  size_t suspect_count_ = 0;
   uint64_t version_ = 1;
   std::shared_ptr<const MemberTable> snapshot_;
 

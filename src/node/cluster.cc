@@ -239,6 +239,14 @@ uint64_t ClusterNode::rpc_handshake_failures() const {
   return handshake_failures_;
 }
 
+void ClusterNode::Join(std::vector<Endpoint> seeds) {
+  if (!started_) return;
+  loop_.Post([this, seeds = std::move(seeds)]() mutable {
+    swim_->Join(std::move(seeds));
+    Publish();
+  });
+}
+
 void ClusterNode::Leave(int64_t timeout_ms) {
   if (!started_) return;
   std::atomic<bool> left{false};

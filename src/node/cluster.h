@@ -53,6 +53,11 @@ class ClusterNode final : public membership::SwimOutput {
 
   // Binds the cluster port (UDP and TCP), starts the control thread and joins the seeds.
   Status Start();
+  // Asks the control thread to join through more seeds (an operator's `shoal join`). Any thread.
+  void Join(std::vector<Endpoint> seeds);
+  // The advertised cluster address.
+  const Endpoint& address() const { return advertise_; }
+
   // Leaves gracefully: spreads the news for at most `timeout_ms`, then returns.
   void Leave(int64_t timeout_ms);
   // Stops the control thread. Idempotent.

@@ -123,31 +123,4 @@ void Server::Stop() {
   acceptors_.clear();
 }
 
-namespace {
-std::atomic<int> g_signal{0};
-void OnSignal(int sig) { g_signal.store(sig); }
-}  // namespace
-
-int RunServerUntilSignal(const config::ServerConfig& cfg) {
-  log::Init(cfg.log_level);
-  signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  Server server(cfg);
-  Status st = server.Start();
-  if (!st.ok()) {
-    std::cerr << "shoal: cannot start: " << st.error().message() << "\n";
-    return 1;
-  }
-  SHOAL_LOG_INFO("shoal ready: listening on {}:{} with {} worker threads (pid {})", cfg.bind,
-                 server.port(), server.engine().num_shards(), getpid());
-  while (g_signal.load() == 0) pause();
-  SHOAL_LOG_INFO("signal {} received, leaving the cluster and shutting down", g_signal.load());
-  server.LeaveCluster(2000);
-  server.Stop();
-  return 0;
-}
-
 }  // namespace shoal::node

@@ -31,6 +31,8 @@ class Server {
   // The port actually bound (useful with port 0).
   uint16_t port() const { return port_; }
   Engine& engine() { return *engine_; }
+  // The control plane; nullptr before Start() or after Stop().
+  ClusterNode* cluster() { return cluster_.get(); }
 
  private:
   class Acceptor;
@@ -43,7 +45,5 @@ class Server {
   bool started_ = false;
 };
 
-// Runs a server until SIGINT or SIGTERM. Returns the process exit code.
-int RunServerUntilSignal(const config::ServerConfig& cfg);
 
 }  // namespace shoal::node

@@ -1,0 +1,31 @@
+// The node's HTTP admin API (under /api/v1), served by an AdminServer.
+//
+//   GET  /api/v1/members   the member table: {"self": id, "version": n, "members": [{"id",
+//                          "address", "state" (alive|suspect|dead|left), "incarnation",
+//                          "client_port", "http_port", "roles", "replica_set", "weight",
+//                          "labels"}]}
+//   POST /api/v1/join      {"seeds": ["host:cluster-port", ...]}: join through these nodes
+//   GET  /health           (AdminServer's own) {"status": "ok"}
+//
+// Handlers run on the HTTP server's threads; they read the member table through
+// ClusterNode::members() (an immutable snapshot) and reach the control thread only by message.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+
+#include "admin/admin_server.h"
+#include "membership/types.h"
+#include "node/server.h"
+
+namespace shoal::admin {
+
+// Registers the routes above. `server` may be null until the node has started (the routes then
+// answer 503); it and what it points to must outlive `http`'s serving.
+void RegisterNodeApi(AdminServer& http, const std::atomic<node::Server*>& server);
+
+// JSON form of a member table (also used by `shoal status` tests).
+nlohmann::json MembersJson(const membership::MemberTable& table);
+
+}  // namespace shoal::admin
