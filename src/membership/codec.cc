@@ -357,12 +357,13 @@ Result<std::vector<Message>> DecodePacketBody(std::string_view body) {
   return out;
 }
 
-std::string EncodeStateBlob(std::string_view cookie, const std::vector<StateEntry>& entries) {
+std::string EncodeStateBlob(std::string_view cookie, const StateBlob& state) {
   std::string out;
   out.push_back(kStateMagic);
   out.push_back(static_cast<char>(kWireVersion));
-  PutVarint(entries.size(), &out);
-  for (const StateEntry& e : entries) {
+  PutId(state.sender, &out);
+  PutVarint(state.entries.size(), &out);
+  for (const StateEntry& e : state.entries) {
     out.push_back(static_cast<char>(e.state));
     PutVarint(e.incarnation.value(), &out);
     PutRecord(e.record, &out);
@@ -372,8 +373,8 @@ std::string EncodeStateBlob(std::string_view cookie, const std::vector<StateEntr
   return out;
 }
 
-Result<std::vector<StateEntry>> DecodeStateBlob(std::string_view cookie, std::string_view blob) {
-  if (blob.size() < 3 + kStateMacSize) return Malformed("state too short");
+Result<StateBlob> DecodeStateBlob(std::string_view cookie, std::string_view blob) {
+  if (blob.size() < 3 + 16 + kStateMacSize) return Malformed("state too short");
   const std::string_view signed_part = blob.substr(0, blob.size() - kStateMacSize);
   Sha256Digest digest;
   if (!ConstantTimeEqual(MacOf(cookie, signed_part, kStateMacSize, &digest),
@@ -386,10 +387,12 @@ Result<std::vector<StateEntry>> DecodeStateBlob(std::string_view cookie, std::st
   if (!r.Byte(&magic) || !r.Byte(&version)) return Malformed("short header");
   if (magic != static_cast<uint8_t>(kStateMagic)) return Malformed("not a state blob");
   if (version != kWireVersion) return Error(Errc::kBadVersion, "state version");
+  StateBlob state;
+  if (!r.Id(&state.sender)) return Malformed("short header");
   // A row is at least 1 (state) + 1 (incarnation) + 16 (id) + 6 (empty address, ports, counts).
   if (!r.Count(&count, 24)) return Malformed("bad member count");
-  std::vector<StateEntry> out(count);
-  for (StateEntry& e : out) {
+  state.entries.resize(count);
+  for (StateEntry& e : state.entries) {
     uint8_t state;
     if (!r.Byte(&state) || state > static_cast<uint8_t>(MemberState::kLeft) ||
         !GetIncarnation(r, &e.incarnation) || !GetRecord(r, &e.record)) {
@@ -398,7 +401,7 @@ Result<std::vector<StateEntry>> DecodeStateBlob(std::string_view cookie, std::st
     e.state = static_cast<MemberState>(state);
   }
   if (!r.empty()) return Malformed("trailing bytes");
-  return out;
+  return state;
 }
 
 }  // namespace shoal::membership

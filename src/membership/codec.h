@@ -11,7 +11,7 @@
 // Packet (UDP datagram):
 //   'S' version=1 count:u8 { type:u8 len:varint body[len] }*count  mac[16]
 // State blob (push-pull, sent over the stream the driver opens):
-//   'P' version=1 count:varint { state:u8 incarnation:varint record }*count  mac[32]
+//   'P' version=1 sender:id count:varint { state:u8 incarnation:varint record }*count  mac[32]
 // Bodies:
 //   ping          seq:varint target:id source:id source_incarnation:varint
 //                 (target zero = whoever answers)
@@ -140,8 +140,15 @@ struct StateEntry {
   bool operator==(const StateEntry&) const = default;
 };
 
-std::string EncodeStateBlob(std::string_view cookie, const std::vector<StateEntry>& entries);
-Result<std::vector<StateEntry>> DecodeStateBlob(std::string_view cookie, std::string_view blob);
+// A node's whole table, as exchanged by push-pull.
+struct StateBlob {
+  MemberId sender;
+  std::vector<StateEntry> entries;
+  bool operator==(const StateBlob&) const = default;
+};
+
+std::string EncodeStateBlob(std::string_view cookie, const StateBlob& state);
+Result<StateBlob> DecodeStateBlob(std::string_view cookie, std::string_view blob);
 
 // Exact encoded size of the record (for checking that an Alive fits in a packet).
 size_t EncodedAliveSize(const AliveMsg& msg);

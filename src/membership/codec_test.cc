@@ -87,25 +87,25 @@ TEST(Codec, EncodedAliveSizeIsExact) {
 }
 
 TEST(Codec, StateBlobRoundTrips) {
-  std::vector<StateEntry> entries;
-  entries.push_back({MemberState::kAlive, Incarnation(1), SampleRecord(1)});
-  entries.push_back({MemberState::kSuspect, Incarnation(2), SampleRecord(2)});
-  entries.push_back({MemberState::kDead, Incarnation(3), SampleRecord(3)});
-  entries.push_back({MemberState::kLeft, Incarnation(4), SampleRecord(4)});
-  Result<std::vector<StateEntry>> got = DecodeStateBlob(kCookie, EncodeStateBlob(kCookie, entries));
+  StateBlob state;
+  state.sender = MemberId(9, 9);
+  state.entries.push_back({MemberState::kAlive, Incarnation(1), SampleRecord(1)});
+  state.entries.push_back({MemberState::kSuspect, Incarnation(2), SampleRecord(2)});
+  state.entries.push_back({MemberState::kDead, Incarnation(3), SampleRecord(3)});
+  state.entries.push_back({MemberState::kLeft, Incarnation(4), SampleRecord(4)});
+  Result<StateBlob> got = DecodeStateBlob(kCookie, EncodeStateBlob(kCookie, state));
   ASSERT_TRUE(got.ok()) << got.error().ToString();
-  EXPECT_EQ(*got, entries);
-  Result<std::vector<StateEntry>> none = DecodeStateBlob(kCookie, EncodeStateBlob(kCookie, {}));
+  EXPECT_EQ(*got, state);
+  Result<StateBlob> none = DecodeStateBlob(kCookie, EncodeStateBlob(kCookie, {}));
   ASSERT_TRUE(none.ok());
-  EXPECT_TRUE(none->empty());
+  EXPECT_TRUE(none->entries.empty());
 }
 
 TEST(Codec, WrongCookieIsRejectedAsBadAuth) {
   Result<std::vector<Message>> got = OpenPacket("other-cookie", SamplePacket());
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().code(), Errc::kBadAuth);
-  Result<std::vector<StateEntry>> state =
-      DecodeStateBlob("other-cookie", EncodeStateBlob(kCookie, {}));
+  Result<StateBlob> state = DecodeStateBlob("other-cookie", EncodeStateBlob(kCookie, {}));
   ASSERT_FALSE(state.ok());
   EXPECT_EQ(state.error().code(), Errc::kBadAuth);
 }
@@ -144,10 +144,11 @@ TEST(Codec, RejectsOtherVersionsAndOversizedFields) {
   EXPECT_EQ(DecodePacketBody(long_varint).error().code(), Errc::kMalformed);
   // An authentic state blob whose member count claims more rows than there are bytes: rejected
   // before anything is allocated for them.
-  std::string lying{kStateMagic, static_cast<char>(kWireVersion), '\xe8', '\x07'};  // 1000
+  std::string lying{kStateMagic, static_cast<char>(kWireVersion)};
+  lying += MemberId(1, 1).ToBytes() + "\xe8\x07";  // 1000 rows
   const Sha256Digest mac = HmacSha256(kCookie, lying);
   lying.append(reinterpret_cast<const char*>(mac.data()), mac.size());
-  Result<std::vector<StateEntry>> state = DecodeStateBlob(kCookie, lying);
+  Result<StateBlob> state = DecodeStateBlob(kCookie, lying);
   ASSERT_FALSE(state.ok());
   EXPECT_EQ(state.error().code(), Errc::kMalformed);
 }
@@ -164,8 +165,9 @@ TEST(Codec, EveryTruncationFailsCleanly) {
   for (size_t n = 0; n < packet.size(); ++n) {
     EXPECT_FALSE(OpenPacket(kCookie, std::string(packet.substr(0, n))).ok()) << n;
   }
-  std::vector<StateEntry> entries{{MemberState::kAlive, Incarnation(7), SampleRecord()}};
-  const std::string blob = EncodeStateBlob(kCookie, entries);
+  StateBlob state;
+  state.entries.push_back({MemberState::kAlive, Incarnation(7), SampleRecord()});
+  const std::string blob = EncodeStateBlob(kCookie, state);
   for (size_t n = 0; n < blob.size(); ++n) {
     EXPECT_FALSE(DecodeStateBlob(kCookie, std::string(blob.substr(0, n))).ok()) << n;
   }

@@ -157,32 +157,38 @@ void Swim::OnPacket(const Endpoint& from, std::string_view bytes) {
 }
 
 std::string Swim::EncodeState() const {
-  std::vector<StateEntry> entries;
-  entries.reserve(members_.size());
+  StateBlob state;
+  state.sender = self_id_;
+  state.entries.reserve(members_.size());
   for (const auto& [id, e] : members_) {
-    entries.push_back({e.m.state, e.m.incarnation, e.m.record});
+    state.entries.push_back({e.m.state, e.m.incarnation, e.m.record});
   }
-  return EncodeStateBlob(config_.cookie, entries);
+  return EncodeStateBlob(config_.cookie, state);
 }
 
 Status Swim::MergeRemoteState(std::string_view blob) {
   if (phase_ == Phase::kLeft) return Status::Ok();
-  Result<std::vector<StateEntry>> entries = DecodeStateBlob(config_.cookie, blob);
-  if (!entries.ok()) {
+  Result<StateBlob> state = DecodeStateBlob(config_.cookie, blob);
+  if (!state.ok()) {
     ++counters_.push_pulls_rejected;
-    if (entries.error().code() == Errc::kBadAuth) {
+    if (state.error().code() == Errc::kBadAuth) {
       ++counters_.bad_auth;
     } else {
       ++counters_.malformed;
     }
-    return entries.error();
+    return state.error();
   }
   ++counters_.push_pulls_merged;
-  for (const StateEntry& e : *entries) {
+  for (const StateEntry& e : state->entries) {
     if (e.record.id.empty()) continue;
     switch (e.state) {
       case MemberState::kAlive:
-        HandleAlive({e.incarnation, e.record}, nullptr);
+        // Members new to us are announced only if it is the peer itself (a joiner, as seen by
+        // its seed): the rest the peer's side knows already, and a joiner re-announcing the
+        // whole table would cost N updates times λ·log N transmissions, for nothing. Changes to
+        // members we knew are news (a healed partition) and spread as usual.
+        HandleAlive({e.incarnation, e.record}, nullptr,
+                    e.record.id == state->sender ? Spread::kYes : Spread::kIfKnown);
         break;
       case MemberState::kSuspect:
       case MemberState::kDead:
@@ -328,7 +334,7 @@ void Swim::Reap() {
 
 // ---- Handlers ----
 
-void Swim::HandleAlive(const AliveMsg& msg, const Endpoint* from) {
+void Swim::HandleAlive(const AliveMsg& msg, const Endpoint* from, Spread spread) {
   const MemberId id = msg.record.id;
   if (id.empty()) return;
   if (id == self_id_) {
@@ -344,7 +350,7 @@ void Swim::HandleAlive(const AliveMsg& msg, const Endpoint* from) {
   auto it = members_.find(id);
   if (it == members_.end()) {
     Entry& e = Insert(msg.record, MemberState::kAlive, msg.incarnation);
-    Broadcast(id, msg);
+    if (spread == Spread::kYes) Broadcast(id, msg);
     Emit(MemberEventKind::kJoined, e);
     return;
   }

@@ -292,7 +292,9 @@ class Swim {
   void Broadcast(MemberId about, const Message& msg);
 
   // Message handlers.
-  void HandleAlive(const AliveMsg& msg, const Endpoint* from);
+  // Whether news about a member this node did not know is passed on.
+  enum class Spread : uint8_t { kYes, kIfKnown };
+  void HandleAlive(const AliveMsg& msg, const Endpoint* from, Spread spread = Spread::kYes);
   void HandleSuspect(const SuspectMsg& msg, const Endpoint* from);
   void HandleDead(const DeadMsg& msg, const Endpoint* from);
   void HandleLeave(const LeaveMsg& msg, const Endpoint* from);

@@ -462,7 +462,9 @@ TEST_F(SwimTest, PushPullMergesAndRejectsStrangers) {
 
   // A remote table that says someone is dead only makes them suspect here.
   Know(4);
-  std::vector<StateEntry> rows{{MemberState::kDead, Incarnation(1), Record(4)}};
+  StateBlob rows;
+  rows.sender = MemberId(2, 2);
+  rows.entries.push_back({MemberState::kDead, Incarnation(1), Record(4)});
   ASSERT_TRUE(swim_->MergeRemoteState(EncodeStateBlob(kCookie, rows)).ok());
   EXPECT_EQ(StateOf(4), MemberState::kSuspect);
 }

@@ -24,7 +24,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from shoal_harness import START_TIMEOUT, ShoalServer, free_port, wait_until
+from shoal_harness import ShoalServer, free_port, wait_until
 
 COOKIE = "membership-test-cookie"
 WRONG_COOKIE = "not-the-membership-test-cookie"
@@ -112,14 +112,17 @@ class ClusterMember(ShoalServer):
         """Crashes the node (SIGKILL) and reaps it; keeps its log."""
         self.stop()
 
-    def terminate(self, timeout=15.0):
-        """SIGTERM (graceful leave); waits for the exit and returns the exit status."""
-        proc = self.proc
-        os.kill(proc.pid, signal.SIGTERM)
+    def send_sigterm(self):
+        """Asks the node to leave gracefully and exit (see wait_exit)."""
+        os.kill(self.proc.pid, signal.SIGTERM)
+
+    def wait_exit(self, timeout=15.0):
+        """Waits for the process to exit; returns its status (None if it had to be killed)."""
         try:
-            rc = proc.wait(timeout=timeout)
-        finally:
-            self.stop()  # SIGKILL by pid if it did not exit; keeps the log
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+        self.stop()  # SIGKILL by pid if it is still running; keeps the log
         return rc
 
     def membership(self):
@@ -183,7 +186,8 @@ class MembershipTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="shoal-membership-")
         cls.nodes = []
         cls.extra = []  # processes started by steps (the impostor)
-        cls.timings = {}
+        cls.timings = {}  # seconds, printed at the end
+        cls.counters = {}
         try:
             seed = None
             for i in range(1, N + 1):
@@ -208,9 +212,10 @@ class MembershipTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls._stop_all()
-        if cls.timings and os.environ.get("SHOAL_TEST_VERBOSE", "1") != "0":
+        if cls.timings:
             print("\nmembership timings: " +
-                  ", ".join(f"{k}={v:.2f}s" for k, v in cls.timings.items()), flush=True)
+                  ", ".join(f"{k}={v:.2f}s" for k, v in cls.timings.items()) +
+                  "".join(f", {k}={v}" for k, v in cls.counters.items()), flush=True)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -320,14 +325,13 @@ class MembershipTest(unittest.TestCase):
         type(self).victim_before = before
         t_kill = time.monotonic()
         victim.kill9()
-        took = self.wait_all(others, {"alive": N - 1, "dead": 1},
-                             what="crashed node declared dead by all others")
+        self.wait_all(others, {"alive": N - 1, "dead": 1},
+                      what="crashed node declared dead by all others")
         detect = time.monotonic() - t_kill
         self.timings["death_detected_by_all"] = detect
         self.assertLessEqual(detect, DEATH_DEADLINE,
                              f"crashed node declared dead by all after {detect:.2f}s "
                              f"(requirement: {DEATH_DEADLINE}s)")
-        del took
         # The log says which member died.
         for n in others:
             self.assertIn(f"cluster: member {before['node_id']} at {victim.cluster_address} is dead",
@@ -347,15 +351,16 @@ class MembershipTest(unittest.TestCase):
         self.assertGreater(int(after["incarnation"]), int(before["incarnation"]))
         self.wait_all(self.nodes, {"alive": N}, what="restarted node alive again on every node")
         self.timings["rejoin_after_restart"] = time.monotonic() - t0
-        # Every other node now holds the new incarnation.
+        # Every other node logged the comeback, and (admin API) holds the new incarnation.
         for n in self.running(exclude=[victim]):
-            self.assertIn(f"cluster: member {before['node_id']}", n.log())
-        self.wait_http_members(self.nodes, {i: "alive" for i in self.ids.values()})
-        got = victim.http_get("/api/v1/members")
-        if got is not None and got[0] == 200:
-            for m in got[1]["members"]:
-                if m["id"] == before["node_id"]:
-                    self.assertEqual(m["incarnation"], int(after["incarnation"]))
+            self.assertRegex(n.log(), rf"cluster: member {before['node_id']} at "
+                             rf"{victim.cluster_address} is (alive|joined|updated) "
+                             rf"\(incarnation {after['incarnation']}\)", n.name)
+        if self.wait_http_members(self.nodes, {i: "alive" for i in self.ids.values()}):
+            for n in self.nodes:
+                status, body = n.http_get("/api/v1/members")
+                inc = {m["id"]: m["incarnation"] for m in body["members"]}
+                self.assertEqual(inc[before["node_id"]], int(after["incarnation"]), n.name)
 
     @step
     def test_4_node_with_the_wrong_cookie_is_kept_out(self):
@@ -387,10 +392,8 @@ class MembershipTest(unittest.TestCase):
             time.sleep(0.1)
         s = seed.membership()
         self.assertTrue(rejected, f"the seed counted no rejected handshake or packet: {s}")
-        self.timings["seed_rpc_handshake_failures"] = float(s["rpc_handshake_failures"]) - \
-            float(base["rpc_handshake_failures"])
-        self.timings["seed_bad_auth_packets"] = float(s["swim_bad_auth_packets"]) - \
-            float(base["swim_bad_auth_packets"])
+        for k in ("rpc_handshake_failures", "swim_bad_auth_packets"):
+            self.counters[f"seed_{k}_during_impostor"] = int(s[k]) - int(base[k])
         for n in self.nodes:
             self.assertNotIn(impostor_id, n.log(), f"{n.name} logged the impostor")
         impostor.stop()
@@ -402,12 +405,14 @@ class MembershipTest(unittest.TestCase):
         others = self.running(exclude=[leaver])
         self.wait_all(self.nodes, {"alive": N}, what="all alive before the leave")
         t0 = time.monotonic()
-        rc = leaver.terminate()
-        self.assertEqual(rc, 0, f"exit status after SIGTERM\n{leaver.log()}")
-        took = self.wait_all(others, {"alive": N - 1, "left": 1}, timeout=10.0,
-                             what="left node reported as left by all others")
+        leaver.send_sigterm()
+        # Polled while the node is still shutting down: the leave must spread before it exits.
+        self.wait_all(others, {"alive": N - 1, "left": 1}, timeout=10.0,
+                      what="left node reported as left by all others")
         self.timings["leave_seen_by_all_after_sigterm"] = time.monotonic() - t0
-        del took
+        rc = leaver.wait_exit()
+        self.timings["exit_after_sigterm"] = time.monotonic() - t0
+        self.assertEqual(rc, 0, f"exit status after SIGTERM\n{leaver.log()}")
         for n in others:
             self.assertIn(f"cluster: member {self.ids[leaver.name]} at {leaver.cluster_address} "
                           f"is left", n.log(), n.name)
