@@ -61,7 +61,7 @@ struct ParamFlag {
   std::string_view param;
   std::string_view type_name;
 };
-constexpr std::array<ParamFlag, 14> kParamFlags = {{
+constexpr std::array<ParamFlag, 15> kParamFlags = {{
     {"--port", "port", "PORT"},
     {"--bind", "bind", "ADDR"},
     {"--threads", "threads", "N"},
@@ -76,6 +76,7 @@ constexpr std::array<ParamFlag, 14> kParamFlags = {{
     {"--cookie", "cookie", "SECRET"},
     {"--cookie-file", "cookie-file", "FILE"},
     {"--data-dir", "data-dir", "DIR"},
+    {"--discovery-dns", "discovery-dns", "NAME:PORT"},
 }};
 
 const config::ParamInfo& FindInfo(const std::vector<config::ParamInfo>& params,

@@ -258,11 +258,13 @@ TEST(ServerConfig, ClusterSettings) {
   EXPECT_EQ(c.Get("cookie"), "(hidden)");
   EXPECT_FALSE(c.Set("cookie-file", "/nonexistent/cookie"));
   EXPECT_FALSE(c.SetAtRuntime("cluster-port", "1"));
+  EXPECT_TRUE(c.Set("discovery-dns", "shoal-headless.default.svc:17000"));
+  EXPECT_FALSE(c.Set("discovery-dns", "a:1,b:2"));
 }
 
 TEST(ServerConfig, NamesAndParams) {
   std::vector<std::string> names = ServerConfig::Names();
-  EXPECT_EQ(names.size(), 21u);
+  EXPECT_EQ(names.size(), 22u);
   EXPECT_THAT(names, ::testing::Contains("client-query-buffer-limit"));
   EXPECT_THAT(names, ::testing::Not(::testing::Contains("config-file")));
   std::vector<ParamInfo> params = ServerConfig::Params();

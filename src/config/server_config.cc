@@ -290,6 +290,18 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig& c) { return std::string(); }},
+    {"discovery-dns", "",
+     "NAME:CLUSTER-PORT whose A/AAAA records are peers (re-resolved every 5 s)", false, false,
+     [](ServerConfig& c, std::string_view v) -> Status {
+       if (!v.empty()) {
+         auto seeds = ParseSeeds(v);
+         if (!seeds) return seeds.error();
+         if (seeds->size() != 1) return InvalidValue("expected one NAME:PORT");
+       }
+       c.discovery_dns = std::string(v);
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) { return c.discovery_dns; }},
     {"data-dir", "", "directory keeping the node's identity (empty = new id at each start)", false,
      false,
      [](ServerConfig& c, std::string_view v) {

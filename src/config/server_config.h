@@ -87,6 +87,7 @@ struct ServerConfig {
   std::vector<std::string> seeds;  // "seeds": host:cluster-port of nodes to join
   std::string cookie;              // "cookie" / "cookie-file": the cluster's shared secret
   std::string data_dir;            // "data-dir": keeps the node's identity; "" = none
+  std::string discovery_dns;       // "discovery-dns": NAME:PORT resolved every 5 s to find peers
 
   // The ports after applying the "0 = derived" rules. A derived port past 65535 (or derived
   // from client port 0) is 0: the OS picks one, and the node logs and advertises it.

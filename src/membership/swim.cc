@@ -723,6 +723,7 @@ void Swim::PushPullWithRandomMember() {
 }
 
 void Swim::Reconnect() {
+  if (live_count_ == members_.size()) return;  // nobody dead or gone
   const auto dead = RandomMembers(1, MemberId(), [](const Entry& e) {
     return e.m.state == MemberState::kDead;
   });

@@ -1,8 +1,13 @@
 #include "node/cluster.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "common/log.h"
 #include "node/engine.h"
@@ -167,6 +172,7 @@ Status ClusterNode::Start() {
     loop_.Run();
   });
   started_ = true;
+  if (!cfg_.discovery_dns.empty()) dns_thread_ = std::thread([this] { DnsLoop(); });
   SHOAL_LOG_INFO("cluster: node {} (incarnation {}) on {} (UDP+TCP), {} seed(s)",
                  identity_.id.ToString(), identity_.incarnation.value(), advertise_.ToString(),
                  cfg_.seeds.size());
@@ -218,6 +224,7 @@ void ClusterNode::RequestPushPull(const Endpoint& peer) {
 }
 
 void ClusterNode::OnMemberEvent(const membership::MemberEvent& event) {
+  for (auto& fn : subscribers_) fn(event);
   const membership::Member& m = event.member;
   SHOAL_LOG_INFO("cluster: member {} at {} is {} (incarnation {})", m.record.id.ToString(),
                  m.record.address.ToString(), membership::ToString(event.kind),
@@ -265,8 +272,58 @@ void ClusterNode::Leave(int64_t timeout_ms) {
   while (!drained.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
+void ClusterNode::DnsLoop() {
+  pthread_setname_np(pthread_self(), "shoal-dns");
+  auto target = ParseEndpoint(cfg_.discovery_dns);
+  if (!target) return;
+  std::set<std::string> known;
+  std::unique_lock<std::mutex> lock(dns_mu_);
+  while (!dns_stop_) {
+    lock.unlock();
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo* res = nullptr;
+    std::vector<Endpoint> fresh;
+    const int rc = getaddrinfo(target->host.c_str(), nullptr, &hints, &res);
+    if (rc == 0) {
+      for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+        char host[INET6_ADDRSTRLEN] = {0};
+        if (ai->ai_family == AF_INET) {
+          inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr, host,
+                    sizeof host);
+        } else if (ai->ai_family == AF_INET6) {
+          inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr, host,
+                    sizeof host);
+        } else {
+          continue;
+        }
+        Endpoint ep{host, target->port};
+        if (ep == advertise_) continue;
+        if (known.insert(ep.ToString()).second) fresh.push_back(ep);
+      }
+      freeaddrinfo(res);
+    } else {
+      SHOAL_LOG_DEBUG("cluster: DNS discovery of {} failed: {}", target->host, gai_strerror(rc));
+    }
+    if (!fresh.empty()) {
+      SHOAL_LOG_INFO("cluster: DNS discovery found {} new address(es) for {}", fresh.size(),
+                     target->host);
+      Join(std::move(fresh));
+    }
+    lock.lock();
+    dns_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return dns_stop_; });
+  }
+}
+
 void ClusterNode::Stop() {
   if (!started_) return;
+  {
+    std::lock_guard<std::mutex> lock(dns_mu_);
+    dns_stop_ = true;
+  }
+  dns_cv_.notify_all();
+  if (dns_thread_.joinable()) dns_thread_.join();
   started_ = false;
   loop_.Post([this] {
     rpc_client_->Shutdown();

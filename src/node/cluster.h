@@ -18,6 +18,8 @@
 // Thread-safety: Start/Stop/Leave from the main thread; members() from any thread.
 #pragma once
 
+#include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,6 +57,11 @@ class ClusterNode final : public membership::SwimOutput {
   Status Start();
   // Asks the control thread to join through more seeds (an operator's `shoal join`). Any thread.
   void Join(std::vector<Endpoint> seeds);
+  // Subscribes to member events (joined, suspect, alive, dead, left, updated), delivered on the
+  // control thread in the order the core made the changes. Call before Start().
+  using EventFn = std::function<void(const membership::MemberEvent&)>;
+  void Subscribe(EventFn fn) { subscribers_.push_back(std::move(fn)); }
+
   // The advertised cluster address.
   const Endpoint& address() const { return advertise_; }
 
@@ -80,6 +87,9 @@ class ClusterNode final : public membership::SwimOutput {
   void Publish();
   void OnTick();
   std::vector<Endpoint> ResolveSeeds() const;
+  // DNS discovery: resolves cfg_.discovery_dns every 5 s on its own thread (getaddrinfo blocks)
+  // and hands addresses not seen before to the core as seeds.
+  void DnsLoop();
 
   config::ServerConfig cfg_;
   Engine* engine_;
@@ -101,6 +111,12 @@ class ClusterNode final : public membership::SwimOutput {
   std::shared_ptr<const membership::MemberTable> table_;  // guarded by mu_
   membership::SwimCounters counters_;                     // guarded by mu_
   uint64_t handshake_failures_ = 0;                       // guarded by mu_
+  std::vector<EventFn> subscribers_;
+
+  std::thread dns_thread_;
+  std::mutex dns_mu_;
+  std::condition_variable dns_cv_;
+  bool dns_stop_ = false;  // guarded by dns_mu_
 };
 
 }  // namespace shoal::node
