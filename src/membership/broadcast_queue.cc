@@ -4,13 +4,13 @@
 
 namespace shoal::membership {
 
-void BroadcastQueue::Push(MemberId member, std::string framed) {
+void BroadcastQueue::Push(MemberId member, std::string framed, int weight) {
   if (auto it = by_member_.find(member); it != by_member_.end()) {
     queue_.erase(it->second);
     by_member_.erase(it);
   }
   const Key key{0, next_seq_++};
-  queue_.emplace(key, Item{member, std::move(framed)});
+  queue_.emplace(key, Item{member, std::move(framed), weight});
   by_member_.emplace(member, key);
 }
 
@@ -35,7 +35,7 @@ void BroadcastQueue::Take(size_t budget, size_t max_count, int limit,
     it = queue_.erase(it);
     ++key.transmits;
     out->push_back(item.framed);
-    if (key.transmits >= limit) {
+    if (key.transmits >= limit * item.weight) {
       by_member_.erase(item.member);
     } else {
       resend.emplace_back(key, std::move(item));

@@ -25,11 +25,12 @@ namespace shoal::membership {
 class BroadcastQueue {
  public:
   // Queues `framed` (an encoded message) about `member`, replacing any queued update about it.
-  void Push(MemberId member, std::string framed);
+  // It will be sent `weight` times the limit given to Take.
+  void Push(MemberId member, std::string framed, int weight = 1);
 
   // Appends to `out` copies of updates whose sizes sum to at most `budget` bytes (and at most
   // `max_count` of them), least-transmitted first, counts one transmission for each, and drops
-  // those that reach `limit` transmissions.
+  // those that reach `limit` (times their weight) transmissions.
   void Take(size_t budget, size_t max_count, int limit, std::vector<std::string>* out);
 
   // Drops every queued update.
@@ -52,6 +53,7 @@ class BroadcastQueue {
   struct Item {
     MemberId member;
     std::string framed;
+    int weight = 1;
   };
 
   uint64_t next_seq_ = 1;

@@ -88,8 +88,8 @@ void PutBody(const Message& msg, std::string* out) {
 
 MessageType TypeOf(const Message& msg) {
   static constexpr MessageType kTypes[] = {
-      MessageType::kPing,    MessageType::kIndirectPing, MessageType::kAck,  MessageType::kNack,
-      MessageType::kAlive,   MessageType::kSuspect,      MessageType::kDead, MessageType::kLeave,
+      MessageType::kPing,  MessageType::kIndirectPing, MessageType::kAck,  MessageType::kNack,
+      MessageType::kAlive, MessageType::kSuspect,      MessageType::kDead, MessageType::kLeave,
   };
   return kTypes[msg.index()];
 }

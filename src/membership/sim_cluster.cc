@@ -16,8 +16,8 @@ struct SimCluster::Node {
   std::unique_ptr<SeededRng> rng;
   std::unique_ptr<Swim> core;
   sim::TimerHandle timer;
-  int64_t armed_wake = INT64_MAX;  // the core's wakeup the pending timer is for
-  int64_t stalled_until = 0;       // global virtual time
+  int64_t armed_wake = INT64_MAX;                     // the core's wakeup the pending timer is for
+  int64_t stalled_until = 0;                          // global virtual time
   std::deque<std::pair<Endpoint, std::string>> held;  // packets that arrived during a stall
   std::map<MemberId, Incarnation> seen;               // incarnations observed, this life
 };
@@ -85,7 +85,9 @@ int SimCluster::AddNode(std::optional<std::string> cookie, std::optional<SwimCon
   }
   node->sim_node = &net_.AddNode(
       node->endpoint,
-      [this, i](const Endpoint& from, std::string payload) { Deliver(i, from, std::move(payload)); },
+      [this, i](const Endpoint& from, std::string payload) {
+        Deliver(i, from, std::move(payload));
+      },
       clock);
   node->driver = std::make_unique<Driver>(this, i);
   by_endpoint_[node->endpoint] = i;
@@ -96,8 +98,8 @@ int SimCluster::AddNode(std::optional<std::string> cookie, std::optional<SwimCon
 
 void SimCluster::Boot(int i) {
   Node& n = *nodes_[i];
-  n.rng = std::make_unique<SeededRng>(sim_.DeriveRng(
-      fmt::format("swim/{}/{}", n.endpoint.ToString(), n.sim_node->generation())));
+  n.rng = std::make_unique<SeededRng>(
+      sim_.DeriveRng(fmt::format("swim/{}/{}", n.endpoint.ToString(), n.sim_node->generation())));
   n.core = std::make_unique<Swim>(n.config, RecordFor(i), n.sim_node->clock(), *n.rng, *n.driver);
   n.timer = {};
   n.armed_wake = INT64_MAX;
@@ -163,7 +165,8 @@ void SimCluster::Arm(int i) {
   sim_.Cancel(n.timer);
   n.armed_wake = wake;
   const int64_t local_delay = std::max<int64_t>(0, wake - n.sim_node->clock().MonotonicMicros());
-  n.timer = n.sim_node->ScheduleTimer(local_delay, [this, i] { OnTimer(i); }, "swim");
+  n.timer = n.sim_node->ScheduleTimer(
+      local_delay, [this, i] { OnTimer(i); }, "swim");
 }
 
 void SimCluster::OnTimer(int i) {
@@ -196,8 +199,8 @@ void SimCluster::StartPushPull(int i, const Endpoint& peer) {
   const int64_t back = net_.Link(peer, a).delay.Sample(stream_rng_);
   sim_.Schedule(there, [this, i, j, a, peer, gen_i, back, request = std::move(request)] {
     // Connecting needs both directions, and both ends up.
-    if (!up(j) || !up(i) || nodes_[i]->sim_node->generation() != gen_i ||
-        net_.IsBlocked(a, peer) || net_.IsBlocked(peer, a)) {
+    if (!up(j) || !up(i) || nodes_[i]->sim_node->generation() != gen_i || net_.IsBlocked(a, peer) ||
+        net_.IsBlocked(peer, a)) {
       sim_.trace().Record("pushpull-fail", a.ToString() + "->" + peer.ToString());
       return;
     }
@@ -224,9 +227,9 @@ void SimCluster::StartPushPull(int i, const Endpoint& peer) {
 void SimCluster::OnEvent(int i, const MemberEvent& event) {
   Node& n = *nodes_[i];
   const MemberId id = event.member.record.id;
-  sim_.trace().Record("swim", fmt::format("{} {} {} inc={}", n.endpoint.ToString(),
-                                          ToString(event.kind), id.ShortString(),
-                                          event.member.incarnation.value()));
+  sim_.trace().Record("swim",
+                      fmt::format("{} {} {} inc={}", n.endpoint.ToString(), ToString(event.kind),
+                                  id.ShortString(), event.member.incarnation.value()));
   auto [it, inserted] = n.seen.try_emplace(id, event.member.incarnation);
   if (!inserted) {
     if (event.member.incarnation < it->second) {

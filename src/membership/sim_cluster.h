@@ -8,6 +8,8 @@
 // Faults beyond the network's: Stall(i, d) freezes node i for d, the way a GC pause or a
 // descheduled process does — its timers and packets wait, and when it wakes its overdue timers run
 // before the packets that queued meanwhile (the order that makes a slow node accuse others).
+// Push-pull exchanges are not held by a stall (they are rare, and a real driver would run the
+// stream on the same thread, so this errs on the kind side).
 //
 // Observation: every member event is recorded in the simulator's trace ("swim <node> <kind>
 // <member>"), passed to `on_event`, and checked for incarnations going backwards; `violations()`

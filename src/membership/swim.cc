@@ -10,6 +10,9 @@ namespace {
 
 bool IsLive(MemberState s) { return s == MemberState::kAlive || s == MemberState::kSuspect; }
 
+// Refutations are retransmitted this many times the usual limit (see HandleAlive).
+constexpr int kRefutationWeight = 2;
+
 }  // namespace
 
 SuspicionTimeouts ComputeSuspicionTimeouts(const SwimConfig& config, size_t n) {
@@ -31,14 +34,13 @@ SuspicionTimeouts ComputeSuspicionTimeouts(const SwimConfig& config, size_t n) {
 int64_t SuspicionTimeout(const SuspicionTimeouts& t, int confirmations) {
   if (t.k < 1) return t.min;
   const double frac = std::log(confirmations + 1.0) / std::log(t.k + 1.0);
-  const auto raw = static_cast<int64_t>(static_cast<double>(t.max) -
-                                        frac * static_cast<double>(t.max - t.min));
+  const auto raw =
+      static_cast<int64_t>(static_cast<double>(t.max) - frac * static_cast<double>(t.max - t.min));
   return std::max(t.min, raw);
 }
 
 int RetransmitLimit(int retransmit_mult, size_t n) {
-  return retransmit_mult *
-         static_cast<int>(std::ceil(std::log10(static_cast<double>(n) + 1.0)));
+  return retransmit_mult * static_cast<int>(std::ceil(std::log10(static_cast<double>(n) + 1.0)));
 }
 
 Swim::Swim(SwimConfig config, MemberRecord self, const Clock& clock, Rng& rng, SwimOutput& out,
@@ -238,8 +240,8 @@ void Swim::Send(const Endpoint& to, std::vector<std::string> primary) {
   out_.SendPacket(to, SealPacket(config_.cookie, views));
 }
 
-void Swim::Broadcast(MemberId about, const Message& msg) {
-  broadcasts_.Push(about, EncodeMessage(msg));
+void Swim::Broadcast(MemberId about, const Message& msg, int weight) {
+  broadcasts_.Push(about, EncodeMessage(msg), weight);
 }
 
 // ---- State ----
@@ -310,8 +312,8 @@ void Swim::Confirm(Entry& e, MemberId from) {
     return;
   }
   suspicion_timers_.erase({e.suspect_deadline, e.m.record.id});
-  e.suspect_deadline = e.suspect_start + SuspicionTimeout(e.timeouts,
-                                                          static_cast<int>(e.confirmations.size()));
+  e.suspect_deadline =
+      e.suspect_start + SuspicionTimeout(e.timeouts, static_cast<int>(e.confirmations.size()));
   suspicion_timers_.emplace(e.suspect_deadline, e.m.record.id);
   // Pass the confirmation on, so others' timers shrink too.
   Broadcast(e.m.record.id, SuspectMsg{e.m.incarnation, e.m.record.id, from});
@@ -364,7 +366,9 @@ void Swim::HandleAlive(const AliveMsg& msg, const Endpoint* from, Spread spread)
   e.m.record = msg.record;
   e.m.incarnation = msg.incarnation;
   SetState(e, MemberState::kAlive);
-  Broadcast(id, msg);
+  // A refutation is sent twice as often as other news: a member that got the suspicion but
+  // misses the refutation declares a live member dead.
+  Broadcast(id, msg, prev == MemberState::kAlive ? 1 : kRefutationWeight);
   switch (prev) {
     case MemberState::kAlive:
       if (record_changed) Emit(MemberEventKind::kUpdated, e);
@@ -466,7 +470,7 @@ void Swim::Refute(Incarnation accused, const Endpoint* from) {
   ++counters_.refutations;
   AdjustAwareness(1);  // Lifeguard: being accused hints that we are the slow one
   const AliveMsg alive{self.m.incarnation, self.m.record};
-  Broadcast(self_id_, alive);
+  Broadcast(self_id_, alive, kRefutationWeight);
   if (from != nullptr && config_.lifeguard) {
     // Straight back to whoever told us, ahead of gossip.
     Send(*from, {EncodeMessage(alive)});
@@ -655,8 +659,8 @@ void Swim::StartProbe() {
   probe_.seq = next_seq_++;
   probe_.direct_deadline = now + Scaled(config_.probe_timeout);
   probe_.end = now + Scaled(config_.probe_interval);
-  std::vector<std::string> msgs{EncodeMessage(
-      PingMsg{probe_.seq, probe_.target, self_id_, incarnation()})};
+  std::vector<std::string> msgs{
+      EncodeMessage(PingMsg{probe_.seq, probe_.target, self_id_, incarnation()})};
   if (config_.lifeguard && target->m.state == MemberState::kSuspect) {
     // Buddy system: a suspect we probe learns it is suspected.
     msgs.push_back(EncodeMessage(SuspectMsg{target->m.incarnation, probe_.target, self_id_}));
@@ -667,13 +671,13 @@ void Swim::StartProbe() {
 
 void Swim::SendIndirectProbes() {
   probe_.indirect_sent = true;
-  const auto relays = RandomMembers(static_cast<size_t>(config_.indirect_checks), probe_.target,
-                                    [](const Entry& e) { return e.m.state == MemberState::kAlive; });
+  const auto relays =
+      RandomMembers(static_cast<size_t>(config_.indirect_checks), probe_.target,
+                    [](const Entry& e) { return e.m.state == MemberState::kAlive; });
   for (const Entry* r : relays) {
     ++counters_.indirect_probes_sent;
-    Send(r->m.record.address,
-         {EncodeMessage(
-             IndirectPingMsg{probe_.seq, probe_.target, probe_.address, config_.lifeguard})});
+    Send(r->m.record.address, {EncodeMessage(IndirectPingMsg{probe_.seq, probe_.target,
+                                                             probe_.address, config_.lifeguard})});
   }
   if (config_.lifeguard) probe_.expected_nacks = static_cast<int>(relays.size());
 }
@@ -704,8 +708,9 @@ void Swim::Gossip() {
   const int64_t now = Now();
   const auto targets =
       RandomMembers(static_cast<size_t>(config_.gossip_nodes), MemberId(), [&](const Entry& e) {
-        return IsLive(e.m.state) || (e.m.state == MemberState::kDead &&
-                                     now - e.m.state_since_micros < config_.gossip_to_the_dead_time);
+        return IsLive(e.m.state) ||
+               (e.m.state == MemberState::kDead &&
+                now - e.m.state_since_micros < config_.gossip_to_the_dead_time);
       });
   for (const Entry* t : targets) {
     if (broadcasts_.empty()) break;
@@ -714,9 +719,8 @@ void Swim::Gossip() {
 }
 
 void Swim::PushPullWithRandomMember() {
-  const auto peers = RandomMembers(1, MemberId(), [](const Entry& e) {
-    return e.m.state == MemberState::kAlive;
-  });
+  const auto peers =
+      RandomMembers(1, MemberId(), [](const Entry& e) { return e.m.state == MemberState::kAlive; });
   if (peers.empty()) return;
   ++counters_.push_pulls_requested;
   out_.RequestPushPull(peers[0]->m.record.address);
@@ -724,9 +728,8 @@ void Swim::PushPullWithRandomMember() {
 
 void Swim::Reconnect() {
   if (live_count_ == members_.size()) return;  // nobody dead or gone
-  const auto dead = RandomMembers(1, MemberId(), [](const Entry& e) {
-    return e.m.state == MemberState::kDead;
-  });
+  const auto dead =
+      RandomMembers(1, MemberId(), [](const Entry& e) { return e.m.state == MemberState::kDead; });
   if (dead.empty()) return;
   const Member& m = dead[0]->m;
   ++counters_.reconnect_pings;

@@ -104,7 +104,8 @@ TEST(SwimSim, CrashedNodeEndsDeadEverywhereAndRejoinsAfterRestart) {
     if (!c.RunUntil([&] { return c.AllSee(live, victim, MemberState::kDead); }, 25 * kSec)) {
       f.push_back("crashed node not dead everywhere within 25 s");
     }
-    const Incarnation before = c.core((victim + 1) % kN).Snapshot()->Find(c.id(victim))->incarnation;
+    const Incarnation before =
+        c.core((victim + 1) % kN).Snapshot()->Find(c.id(victim))->incarnation;
     c.Restart(victim, {(victim + 1) % kN});
     if (!c.RunUntil([&] { return c.ViewsAgree(Range(kN)); }, 10 * kSec)) {
       f.push_back("restarted node not alive everywhere within 10 s:" + c.DescribeViews());
@@ -165,8 +166,7 @@ TEST(SwimSim, ViewsAgreeAfterAPartitionHeals) {
         },
         90 * kSec);  // a lone node's health score slows its probing down to every 8 s
     if (!split) {
-      f.push_back("the two sides did not declare each other dead within 90 s:" +
-                  c.DescribeViews());
+      f.push_back("the two sides did not declare each other dead within 90 s:" + c.DescribeViews());
     }
     c.RunFor(static_cast<int64_t>(rng.Uniform(5 * kSec)));
     c.HealAll();

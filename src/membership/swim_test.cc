@@ -251,13 +251,14 @@ TEST_F(SwimTest, RefutesSuspicionDeathAndImpostorsWithAHigherIncarnation) {
   EXPECT_EQ(swim_->incarnation(), Incarnation(7));
   EXPECT_EQ(swim_->self().address, Record(1).address);
   EXPECT_EQ(StateOf(1), MemberState::kAlive);  // we never see ourselves otherwise
-  EXPECT_TRUE(out_.events.empty());             // and no events about ourselves
+  EXPECT_TRUE(out_.events.empty());            // and no events about ourselves
 }
 
 TEST_F(SwimTest, AnswersPingsForItselfOnly) {
   Receive(2, {PingMsg{17, self_, MemberId(2, 2), Incarnation(1)}});
   Receive(2, {PingMsg{18, MemberId(), MemberId(2, 2), Incarnation(1)}});  // "whoever you are"
-  Receive(2, {PingMsg{19, MemberId(9, 9), MemberId(2, 2), Incarnation(1)}});   // meant for a previous occupant of our address
+  Receive(2, {PingMsg{19, MemberId(9, 9), MemberId(2, 2),
+                      Incarnation(1)}});  // meant for a previous occupant of our address
   auto acks = out_.All<AckMsg>();
   ASSERT_EQ(acks.size(), 2u);
   EXPECT_EQ(acks[0].second.seq, 17u);
@@ -274,8 +275,9 @@ TEST_F(SwimTest, BadPacketsAreCountedAndChangeNothing) {
   for (size_t n = 0; n < good.size(); ++n) swim_->OnPacket(Record(3).address, good.substr(0, n));
   EXPECT_EQ(swim_->counters().bad_auth + swim_->counters().malformed, 1 + good.size());
   // Authentic but undecodable: counted as malformed.
-  std::string body{kPacketMagic, static_cast<char>(kWireVersion), 1,
-                   static_cast<char>(MessageType::kAck), 1, '\x80'};
+  std::string body{
+      kPacketMagic, static_cast<char>(kWireVersion), 1, static_cast<char>(MessageType::kAck), 1,
+      '\x80'};
   const Sha256Digest mac = HmacSha256(kCookie, body);
   body.append(reinterpret_cast<const char*>(mac.data()), kPacketMacSize);
   const uint64_t malformed = swim_->counters().malformed;

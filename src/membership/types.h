@@ -54,7 +54,7 @@ class MemberId {
   constexpr uint64_t hi() const { return hi_; }
   constexpr uint64_t lo() const { return lo_; }
   constexpr bool empty() const { return hi_ == 0 && lo_ == 0; }
-  std::string ToBytes() const;  // 16 bytes, big-endian
+  std::string ToBytes() const;   // 16 bytes, big-endian
   std::string ToString() const;  // 32 hex digits
   // The first 8 hex digits: enough to tell members apart in logs and traces.
   std::string ShortString() const { return ToString().substr(0, 8); }
