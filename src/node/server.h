@@ -45,5 +45,4 @@ class Server {
   bool started_ = false;
 };
 
-
 }  // namespace shoal::node
