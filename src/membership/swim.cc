@@ -100,7 +100,13 @@ void Swim::Leave() {
     if (id != self_id_ && IsLive(e.m.state)) Send(e.m.record.address, {framed});
   }
   leave_deadline_ = Now() + config_.leave_timeout;
-  if (live_count_ == 0) phase_ = Phase::kLeft;  // nobody to tell
+  // Nobody to tell, or the direct sends already used up the leave's retransmit budget (4 or
+  // more live peers): done now, rather than idling until leave_deadline_.
+  if (live_count_ == 0 || broadcasts_.TransmitsOf(self_id_) < 0) {
+    phase_ = Phase::kLeft;
+    relays_.clear();
+    suspicion_timers_.clear();
+  }
 }
 
 Status Swim::UpdateSelf(MemberRecord record) {
@@ -656,6 +662,7 @@ void Swim::StartProbe() {
   probe_.active = true;
   probe_.target = target->m.record.id;
   probe_.address = target->m.record.address;
+  probe_.incarnation = target->m.incarnation;
   probe_.seq = next_seq_++;
   probe_.direct_deadline = now + Scaled(config_.probe_timeout);
   probe_.end = now + Scaled(config_.probe_interval);
@@ -695,7 +702,10 @@ void Swim::FinishProbe() {
   auto it = members_.find(probe_.target);
   if (it == members_.end() || !IsLive(it->second.m.state)) return;
   if (it->second.m.state == MemberState::kAlive) ++counters_.suspicions_raised;
-  const SuspectMsg suspect{it->second.m.incarnation, probe_.target, self_id_};
+  // Accuse the incarnation we probed, not the current one: a member that restarted (higher
+  // incarnation) while this probe of its old process ran must not be suspected for it.
+  if (it->second.m.incarnation != probe_.incarnation) return;
+  const SuspectMsg suspect{probe_.incarnation, probe_.target, self_id_};
   HandleSuspect(suspect, nullptr);
   if (config_.lifeguard) {
     // Buddy system: tell the suspect now, not when gossip happens to reach it.

@@ -287,6 +287,7 @@ class Swim {
     bool active = false;
     MemberId target;
     Endpoint address;
+    Incarnation incarnation;  // the target's incarnation when the probe started
     uint32_t seq = 0;
     int64_t direct_deadline = 0;
     int64_t end = 0;
