@@ -77,8 +77,9 @@ class Engine final : public resp::CommandService {
 
   // Membership: the control plane publishes each new view to every worker.
   void PublishMembers(std::shared_ptr<const membership::MemberTable> table);
-  void set_cluster(ClusterNode* cluster) { cluster_ = cluster; }
-  ClusterNode* cluster() const { return cluster_; }
+  // Set by the main thread after the workers started; read by them (hence atomic).
+  void set_cluster(ClusterNode* cluster) { cluster_.store(cluster, std::memory_order_release); }
+  ClusterNode* cluster() const { return cluster_.load(std::memory_order_acquire); }
 
   // Settings.
   config::ServerConfig Config() const;
@@ -107,7 +108,7 @@ class Engine final : public resp::CommandService {
   mutable std::mutex cfg_mu_;
   config::ServerConfig cfg_;  // guarded by cfg_mu_
   std::atomic<uint64_t> next_tx_{1};
-  ClusterNode* cluster_ = nullptr;
+  std::atomic<ClusterNode*> cluster_{nullptr};
 };
 
 }  // namespace shoal::node
