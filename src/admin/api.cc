@@ -27,27 +27,6 @@ nlohmann::json MembersJson(const membership::MemberTable& table) {
   return {{"self", table.self().ToString()}, {"version", table.version()}, {"members", members}};
 }
 
-namespace {
-// "host:port" or "[v6]:port".
-bool ParseSeed(const std::string& s, Endpoint* out) {
-  const size_t colon = s.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  std::string host = s.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  int port = 0;
-  try {
-    port = std::stoi(s.substr(colon + 1));
-  } catch (...) {
-    return false;
-  }
-  if (port <= 0 || port > 65535) return false;
-  *out = Endpoint{host, static_cast<uint16_t>(port)};
-  return true;
-}
-}  // namespace
-
 void RegisterNodeApi(AdminServer& http, const std::atomic<node::Server*>& server) {
   http.Get("/api/v1/members", [&server](const HttpRequest&) {
     node::Server* s = server.load();
@@ -64,11 +43,9 @@ void RegisterNodeApi(AdminServer& http, const std::atomic<node::Server*>& server
     }
     std::vector<Endpoint> seeds;
     for (const auto& s : (*body)["seeds"]) {
-      Endpoint ep;
-      if (!s.is_string() || !ParseSeed(s.get<std::string>(), &ep)) {
-        return HttpReply::Problem(400, "seed " + s.dump() + " is not \"host:port\"");
-      }
-      seeds.push_back(ep);
+      auto ep = s.is_string() ? Endpoint::Parse(s.get<std::string>()) : std::nullopt;
+      if (!ep) return HttpReply::Problem(400, "seed " + s.dump() + " is not \"host:port\"");
+      seeds.push_back(*ep);
     }
     node::Server* srv = server.load();
     node::ClusterNode* cluster = srv != nullptr ? srv->cluster() : nullptr;

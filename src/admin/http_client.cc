@@ -2,37 +2,19 @@
 
 #include <httplib.h>
 
+#include "common/transport.h"
+
 namespace shoal::admin {
 namespace {
 
-Result<std::pair<std::string, int>> SplitAddress(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
+template <typename Call>
+Result<HttpResponse> Do(const std::string& address, int timeout_ms, Call call) {
+  auto ep = Endpoint::Parse(address);
+  if (!ep) {
     return Error(std::make_error_code(std::errc::invalid_argument),
                  "'" + address + "' is not host:port");
   }
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  int port = 0;
-  try {
-    port = std::stoi(address.substr(colon + 1));
-  } catch (...) {
-    port = 0;
-  }
-  if (port <= 0 || port > 65535) {
-    return Error(std::make_error_code(std::errc::invalid_argument),
-                 "'" + address + "' has no valid port");
-  }
-  return std::make_pair(host, port);
-}
-
-template <typename Call>
-Result<HttpResponse> Do(const std::string& address, int timeout_ms, Call call) {
-  auto hp = SplitAddress(address);
-  if (!hp.ok()) return hp.error();
-  httplib::Client client(hp->first, hp->second);
+  httplib::Client client(ep->host, ep->port);
   const time_t sec = timeout_ms / 1000;
   const time_t usec = (timeout_ms % 1000) * 1000;
   client.set_connection_timeout(sec, usec);

@@ -11,6 +11,7 @@
 #include "common/keyslot.h"
 #include "common/result.h"
 #include "common/rng.h"
+#include "common/transport.h"
 
 namespace shoal {
 namespace {
@@ -85,6 +86,16 @@ TEST(Hash, StableAndSeeded) {
   EXPECT_EQ(Hash64("abc"), Hash64("abc"));
   EXPECT_NE(Hash64("abc"), Hash64("abd"));
   EXPECT_NE(Hash64("abc", 1), Hash64("abc", 2));
+}
+
+TEST(Endpoint, ParsesHostPortAndBracketedV6) {
+  EXPECT_EQ(Endpoint::Parse("127.0.0.1:17001"), (Endpoint{"127.0.0.1", 17001}));
+  EXPECT_EQ(Endpoint::Parse("[::1]:7000"), (Endpoint{"::1", 7000}));
+  EXPECT_EQ(Endpoint::Parse("node-2.svc:1"), (Endpoint{"node-2.svc", 1}));
+  EXPECT_EQ(Endpoint::Parse("[::1]:7000")->ToString(), "[::1]:7000");
+  for (const char* bad : {"", "host", ":1", "h:", "h:0", "h:65536", "h:12x", "h:-1"}) {
+    EXPECT_FALSE(Endpoint::Parse(bad).has_value()) << bad;
+  }
 }
 
 TEST(Crypto, HmacSha256MatchesRfc4231) {

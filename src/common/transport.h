@@ -3,12 +3,15 @@
 // and partitions. A core never learns which one it is talking to.
 #pragma once
 
+#include <charconv>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 #include "common/hash.h"
 
@@ -29,6 +32,25 @@ struct Endpoint {
   }
   friend std::ostream& operator<<(std::ostream& os, const Endpoint& e) {
     return os << e.ToString();
+  }
+
+  // Parses "host:port" or "[v6]:port" (the port 1..65535); nullopt when it is neither.
+  static std::optional<Endpoint> Parse(std::string_view text) {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+      return std::nullopt;
+    }
+    std::string_view host = text.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    unsigned port = 0;
+    const std::string_view digits = text.substr(colon + 1);
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (ec != std::errc() || ptr != digits.data() + digits.size() || port == 0 || port > 65535) {
+      return std::nullopt;
+    }
+    return Endpoint{std::string(host), static_cast<uint16_t>(port)};
   }
 };
 

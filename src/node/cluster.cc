@@ -43,24 +43,6 @@ std::string ReadFirstLine(const std::filesystem::path& path) {
   return line;
 }
 
-// "host:port" or "[v6]:port".
-std::optional<Endpoint> ParseEndpoint(const std::string& s) {
-  const size_t colon = s.rfind(':');
-  if (colon == std::string::npos) return std::nullopt;
-  std::string host = s.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  int port = 0;
-  try {
-    port = std::stoi(s.substr(colon + 1));
-  } catch (...) {
-    return std::nullopt;
-  }
-  if (port <= 0 || port > 65535) return std::nullopt;
-  return Endpoint{host, static_cast<uint16_t>(port)};
-}
-
 }  // namespace
 
 Result<NodeIdentity> LoadIdentity(const std::string& data_dir, Rng& rng) {
@@ -107,7 +89,7 @@ ClusterNode::~ClusterNode() { Stop(); }
 std::vector<Endpoint> ClusterNode::ResolveSeeds() const {
   std::vector<Endpoint> seeds;
   for (const std::string& s : cfg_.seeds) {
-    if (auto ep = ParseEndpoint(s)) seeds.push_back(*ep);
+    if (auto ep = Endpoint::Parse(s)) seeds.push_back(*ep);
   }
   return seeds;
 }
@@ -274,7 +256,7 @@ void ClusterNode::Leave(int64_t timeout_ms) {
 
 void ClusterNode::DnsLoop() {
   pthread_setname_np(pthread_self(), "shoal-dns");
-  auto target = ParseEndpoint(cfg_.discovery_dns);
+  auto target = Endpoint::Parse(cfg_.discovery_dns);
   if (!target) return;
   std::set<std::string> known;
   std::unique_lock<std::mutex> lock(dns_mu_);
