@@ -302,6 +302,34 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig& c) { return c.discovery_dns; }},
+    {"cluster-mode", "", "forward (serve any key through any node) or redirect (MOVED/ASK)", true,
+     false,
+     [](ServerConfig& c, std::string_view v) -> Status {
+       if (v == "forward") {
+         c.cluster_redirect = false;
+       } else if (v == "redirect") {
+         c.cluster_redirect = true;
+       } else {
+         return InvalidValue("argument(s) must be one of the following: forward, redirect");
+       }
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) {
+       return std::string(c.cluster_redirect ? "redirect" : "forward");
+     }},
+    {"cluster-enabled", "", "yes: spread buckets over the cluster; no: serve every key here", false,
+     false,
+     [](ServerConfig& c, std::string_view v) -> Status {
+       if (v == "yes") {
+         c.cluster_enabled = true;
+       } else if (v == "no") {
+         c.cluster_enabled = false;
+       } else {
+         return InvalidValue("argument must be 'yes' or 'no'");
+       }
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) { return std::string(c.cluster_enabled ? "yes" : "no"); }},
     {"data-dir", "", "directory keeping the node's identity (empty = new id at each start)", false,
      false,
      [](ServerConfig& c, std::string_view v) {

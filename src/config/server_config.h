@@ -88,6 +88,12 @@ struct ServerConfig {
   std::string cookie;              // "cookie" / "cookie-file": the cluster's shared secret
   std::string data_dir;            // "data-dir": keeps the node's identity; "" = none
   std::string discovery_dns;       // "discovery-dns": NAME:PORT resolved every 5 s to find peers
+  // "cluster-mode": how a node answers a command for a key it does not serve: forward it to the
+  // owner over the internal RPC (any client works), or answer MOVED/ASK (cluster clients).
+  bool cluster_redirect = false;
+  // "cluster-enabled": no = this node serves every key itself, whatever the membership (one
+  // node's keyspace, as before sharding); yes = buckets are spread over the members.
+  bool cluster_enabled = true;
 
   // The ports after applying the "0 = derived" rules. A derived port past 65535 (or derived
   // from client port 0) is 0: the OS picks one, and the node logs and advertises it.

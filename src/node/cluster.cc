@@ -147,6 +147,16 @@ Status ClusterNode::Start() {
   swim_ = std::make_unique<membership::Swim>(swim_cfg, self, clock_, rng_, *this,
                                              identity_.incarnation);
   swim_->Join(ResolveSeeds());
+  if (engine_ != nullptr && cfg_.cluster_enabled) {
+    sharding::CoreOptions opts;
+    // Alone (no seeds, no discovery): serve at once; otherwise let the membership settle.
+    if (cfg_.seeds.empty() && cfg_.discovery_dns.empty()) opts.settle_us = 0;
+    sharding_ = std::make_unique<ShardingDriver>(engine_, &loop_, rpc_client_.get(), identity_.id,
+                                                 &clock_, opts);
+    sharding_->Register(rpc_server_.get());
+    engine_->set_cluster_cookie(cookie);
+    engine_->plane().set_enabled(true);
+  }
   Publish();
   loop_.RunEvery(10, [this] { OnTick(); });
   thread_ = std::thread([this] {
@@ -164,6 +174,7 @@ Status ClusterNode::Start() {
 void ClusterNode::OnTick() {
   if (clock_.MonotonicMicros() >= swim_->NextWakeupMicros()) swim_->Tick();
   Publish();
+  if (sharding_ != nullptr) sharding_->Tick();
   std::lock_guard<std::mutex> lock(mu_);
   counters_ = swim_->counters();
   handshake_failures_ = rpc_server_->stats().handshake_failures;
@@ -178,6 +189,7 @@ void ClusterNode::Publish() {
     table_ = snap;
   }
   if (engine_ != nullptr) engine_->PublishMembers(snap);
+  if (sharding_ != nullptr) sharding_->OnView(snap);
 }
 
 void ClusterNode::SendPacket(const Endpoint& to, std::string packet) {
@@ -234,6 +246,37 @@ void ClusterNode::Join(std::vector<Endpoint> seeds) {
     swim_->Join(std::move(seeds));
     Publish();
   });
+}
+
+bool ClusterNode::DrainBuckets(int64_t timeout_ms) {
+  if (!started_ || sharding_ == nullptr) return true;
+  loop_.Post([this] {
+    // Tell the others first (the coordinator may be another node), then stop owning.
+    membership::MemberRecord rec = swim_->self();
+    rec.labels[std::string(sharding::kLeavingLabel)] = "1";
+    Status st = swim_->UpdateSelf(rec);
+    if (!st.ok()) SHOAL_LOG_WARN("cluster: cannot mark self leaving: {}", st.error().message());
+    sharding_->SetLeaving();
+    Publish();
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto snap = sharding_->snapshot();
+    if (snap.leaving && snap.drained) return true;
+    if (snap.leaving) {
+      // Nobody to hand over to: stop waiting.
+      auto table = members();
+      size_t others = 0;
+      if (table != nullptr) {
+        for (const auto& m : table->members()) {
+          others += m.record.id != identity_.id && m.state == membership::MemberState::kAlive;
+        }
+      }
+      if (others == 0) return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
 }
 
 void ClusterNode::Leave(int64_t timeout_ms) {

@@ -34,6 +34,7 @@
 #include "net/event_loop.h"
 #include "net/rpc.h"
 #include "net/udp_socket.h"
+#include "node/sharding_driver.h"
 
 namespace shoal::node {
 
@@ -65,6 +66,11 @@ class ClusterNode final : public membership::SwimOutput {
   // The advertised cluster address.
   const Endpoint& address() const { return advertise_; }
 
+  // Hands this node's buckets to the others before it goes (graceful leave), waiting at most
+  // `timeout_ms`; returns whether everything was handed over. Main thread.
+  bool DrainBuckets(int64_t timeout_ms);
+  // Sharding state for INFO and the admin API (null before Start). Any thread.
+  const ShardingDriver* sharding() const { return sharding_.get(); }
   // Leaves gracefully: spreads the news for at most `timeout_ms`, then returns.
   void Leave(int64_t timeout_ms);
   // Stops the control thread. Idempotent.
@@ -104,6 +110,7 @@ class ClusterNode final : public membership::SwimOutput {
   std::unique_ptr<net::RpcServer> rpc_server_;
   std::unique_ptr<net::RpcClient> rpc_client_;
   std::unique_ptr<membership::Swim> swim_;
+  std::unique_ptr<ShardingDriver> sharding_;
   uint64_t published_version_ = 0;
   bool started_ = false;
 

@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "net/runtime.h"
+#include "sharding/wire.h"
 
 namespace shoal::node {
 
@@ -17,6 +18,7 @@ struct Engine::Tx {
   uint64_t client_id;
   resp::Connection::ReplyToken token;
   int protocol;
+  std::vector<uint16_t> buckets;  // must still be ACTIVE here once locked
 };
 
 Engine::Engine(const config::ServerConfig& cfg, net::Runtime* runtime, const Clock* clock)
@@ -28,6 +30,7 @@ Engine::Engine(const config::ServerConfig& cfg, net::Runtime* runtime, const Clo
     shards_[i] = std::make_unique<Shard>(i, runtime->loop(i), this, clock);
     ApplySettingsTo(*shards_[i], cfg, n);
   }
+  redirect_.store(cfg.cluster_redirect);
 }
 
 Engine::~Engine() = default;
@@ -81,6 +84,7 @@ Status Engine::UpdateConfig(std::string_view name, std::string_view value) {
     cfg_ = next;
   }
   if (name == "loglevel") log::SetLevel(next.log_level);
+  redirect_.store(next.cluster_redirect);
   PushSettings(next);
   return Status::Ok();
 }
@@ -97,6 +101,13 @@ void Engine::PublishMembers(std::shared_ptr<const membership::MemberTable> table
   for (auto& s : shards_) {
     Shard* sp = s.get();
     sp->loop()->Post([sp, table] { sp->set_members(table); });
+  }
+}
+
+void Engine::PublishMap(std::shared_ptr<const sharding::BucketMap> map) {
+  for (auto& s : shards_) {
+    Shard* sp = s.get();
+    sp->loop()->Post([sp, map] { sp->set_map(map); });
   }
 }
 
@@ -136,6 +147,9 @@ resp::DispatchResult Engine::Dispatch(resp::Connection* c, Args args, resp::Repl
     out->Error("NOAUTH Authentication required.");
     return resp::DispatchResult::kDone;
   }
+  if (spec->first_key > 0 && plane_.enabled()) {
+    return DispatchClustered(c, info, *spec, args, out);
+  }
   unsigned target = 0;
   if (spec->conn_handler != nullptr) {
     if (spec->key_handler == nullptr) return spec->conn_handler(*this, c, args, out);
@@ -149,26 +163,278 @@ resp::DispatchResult Engine::Dispatch(resp::Connection* c, Args args, resp::Repl
   } else {
     target = ShardOf(args[static_cast<size_t>(spec->first_key)]);
   }
+  return DispatchLocal(c, info, *spec, args, out, target);
+}
+
+resp::DispatchResult Engine::DispatchLocal(resp::Connection* c, ClientInfo* info,
+                                           const CommandSpec& spec, Args args,
+                                           resp::ReplyBuilder* out, unsigned target) {
+  Shard* home = CurrentShard();
   if (target == home->index() && info->inflight_local == 0 && !home->Busy()) {
-    home->Execute(*spec, args, out);
+    home->Execute(spec, args, out);
     return resp::DispatchResult::kDone;
   }
-  RemoteOp op;
-  op.spec = spec;
+  RemoteOp op = RemoteOp::From(&spec, args, c->protocol());
   op.client_id = c->id();
   op.token = c->ReserveReply();
-  op.protocol = c->protocol();
-  size_t total = 0;
-  for (auto a : args) total += a.size();
-  op.argbuf.reserve(total);
-  op.arg_ends.reserve(args.size());
-  for (auto a : args) {
-    op.argbuf.append(a);
-    op.arg_ends.push_back(static_cast<uint32_t>(op.argbuf.size()));
+  op.origin = home->index();
+  if (target == home->index()) {
+    ++info->inflight_local;
+    op.counted_local = true;
   }
-  if (target == home->index()) ++info->inflight_local;
   home->SendOp(target, std::move(op));
   return resp::DispatchResult::kAsync;
+}
+
+namespace {
+
+// How the parts of a command split over buckets merge into its reply.
+enum class SplitKind { kMget, kMset, kSum };
+
+std::optional<SplitKind> SplitKindOf(std::string_view name) {
+  if (name == "mget") return SplitKind::kMget;
+  if (name == "mset") return SplitKind::kMset;
+  if (name == "del" || name == "unlink" || name == "exists" || name == "touch") {
+    return SplitKind::kSum;
+  }
+  return std::nullopt;
+}
+
+// Collects the parts' replies (from any thread) and completes the client's reply on its worker.
+class Gather final : public OpSink {
+ public:
+  Gather(SplitKind kind, size_t n, Shard* home, uint64_t client_id,
+         resp::Connection::ReplyToken token, int protocol)
+      : kind_(kind),
+        parts_(n),
+        remaining_(n),
+        home_(home),
+        client_id_(client_id),
+        token_(token),
+        protocol_(protocol) {}
+
+  void Complete(uint32_t index, std::string reply) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      parts_[index] = std::move(reply);
+      if (--remaining_ > 0) return;
+    }
+    RemoteOp done;
+    done.client_id = client_id_;
+    done.token = token_;
+    done.reply = Merge();
+    Shard* home = home_;
+    std::vector<RemoteOp> one;
+    one.push_back(std::move(done));
+    home->loop()->Post(
+        [home, one = std::move(one)]() mutable { home->CompleteBatch(std::move(one)); });
+  }
+
+ private:
+  std::string Merge() {
+    for (const std::string& p : parts_) {
+      if (p.starts_with("-") && !(kind_ == SplitKind::kMget && p.starts_with("-WRONGTYPE"))) {
+        return p;  // the first error (a part that could not run)
+      }
+    }
+    std::string out;
+    switch (kind_) {
+      case SplitKind::kMget: {
+        out = fmt::format("*{}\r\n", parts_.size());
+        for (const std::string& p : parts_) {
+          out += p.starts_with("-") ? (protocol_ >= 3 ? "_\r\n" : "$-1\r\n") : p;
+        }
+        return out;
+      }
+      case SplitKind::kMset:
+        return "+OK\r\n";
+      case SplitKind::kSum: {
+        int64_t sum = 0;
+        for (const std::string& p : parts_) {
+          if (p.size() > 3 && p[0] == ':') sum += std::strtoll(p.c_str() + 1, nullptr, 10);
+        }
+        return fmt::format(":{}\r\n", sum);
+      }
+    }
+    return "-ERR internal: bad split\r\n";
+  }
+
+  const SplitKind kind_;
+  std::mutex mu_;
+  std::vector<std::string> parts_;
+  size_t remaining_;
+  Shard* const home_;
+  const uint64_t client_id_;
+  const resp::Connection::ReplyToken token_;
+  const int protocol_;
+};
+
+}  // namespace
+
+resp::DispatchResult Engine::DispatchClustered(resp::Connection* c, ClientInfo* info,
+                                               const CommandSpec& spec, Args args,
+                                               resp::ReplyBuilder* out) {
+  const bool redirect = Config_redirect();
+  info->asking = false;
+  const std::vector<size_t> pos = KeyPositions(spec, args);
+  const uint16_t first = KeyBucket(args[pos[0]]).value();
+  bool one_bucket = true;
+  bool all_active = true;
+  for (size_t p : pos) {
+    const uint16_t b = KeyBucket(args[p]).value();
+    one_bucket &= b == first;
+    all_active &= plane_.state(b) == sharding::BucketState::kActive;
+  }
+  Shard* home = CurrentShard();
+  if (!one_bucket) {
+    if (redirect) {
+      out->Error("CROSSSLOT Keys in request don't hash to the same slot");
+      return resp::DispatchResult::kDone;
+    }
+    if (all_active) {
+      // Every key served here: the command runs as on a single node (atomic across workers).
+      const unsigned target = ShardOf(args[pos[0]]);
+      bool one_worker = true;
+      for (size_t p : pos) one_worker &= ShardOf(args[p]) == target;
+      if (one_worker || spec.conn_handler == nullptr) {
+        return DispatchLocal(c, info, spec, args, out, target);
+      }
+      info->tx_buckets.clear();
+      for (size_t p : pos) info->tx_buckets.push_back(KeyBucket(args[p]).value());
+      return spec.conn_handler(*this, c, args, out);
+    }
+    // Keys over several nodes: split into one command per key, merge the replies.
+    const auto kind = SplitKindOf(spec.name);
+    if (!kind) {
+      out->Error("CROSSSLOT Keys in request don't hash to the same slot");
+      return resp::DispatchResult::kDone;
+    }
+    const size_t step = *kind == SplitKind::kMset ? 2 : 1;
+    const CommandSpec* part_spec = FindCommand(*kind == SplitKind::kMget   ? "get"
+                                               : *kind == SplitKind::kMset ? "set"
+                                                                           : spec.name);
+    auto gather = std::make_shared<Gather>(*kind, pos.size(), home, c->id(), c->ReserveReply(),
+                                           c->protocol());
+    for (size_t i = 0; i < pos.size(); ++i) {
+      std::string_view part[3] = {part_spec->name, args[pos[i]], {}};
+      if (step == 2) part[2] = args[pos[i] + 1];
+      RemoteOp op = RemoteOp::From(part_spec, Args(part, step + 1), c->protocol());
+      op.origin = home->index();
+      op.sink = gather;
+      op.sink_index = static_cast<uint32_t>(i);
+      home->RouteOp(std::move(op));
+    }
+    return resp::DispatchResult::kAsync;
+  }
+  const sharding::BucketState st = plane_.state(first);
+  if (st == sharding::BucketState::kActive || st == sharding::BucketState::kSending) {
+    unsigned target = ShardOf(args[pos[0]]);
+    if (st == sharding::BucketState::kSending && target == home->index()) {
+      // Not inline: the worker's check decides whether it waits for the cut-over.
+      RemoteOp op = RemoteOp::From(&spec, args, c->protocol());
+      op.client_id = c->id();
+      op.token = c->ReserveReply();
+      op.origin = home->index();
+      op.counted_local = true;
+      ++info->inflight_local;
+      home->SendOp(target, std::move(op));
+      return resp::DispatchResult::kAsync;
+    }
+    return DispatchLocal(c, info, spec, args, out, target);
+  }
+  Endpoint to;
+  std::string reply = home->RedirectFor(first, &to);
+  if (redirect || to.port == 0) {
+    out->out()->append(reply);
+    return resp::DispatchResult::kDone;
+  }
+  RemoteOp op = RemoteOp::From(&spec, args, c->protocol());
+  op.client_id = c->id();
+  op.token = c->ReserveReply();
+  op.origin = home->index();
+  op.hops = 1;
+  home->ForwardOp(to, std::move(op));
+  return resp::DispatchResult::kAsync;
+}
+
+namespace {
+
+// The replies of a forwarded batch, answered when the last one is in.
+class ForeignBatch final : public OpSink {
+ public:
+  ForeignBatch(size_t n, net::Responder responder)
+      : replies_(n), remaining_(n), responder_(std::move(responder)) {}
+  void Complete(uint32_t index, std::string reply) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    replies_[index] = std::move(reply);
+    if (--remaining_ > 0) return;
+    sharding::wire::Writer w;
+    w.Array(static_cast<uint32_t>(replies_.size()));
+    for (const std::string& r : replies_) w.Bin(r);
+    responder_.Reply(w.Take());
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> replies_;
+  size_t remaining_;
+  net::Responder responder_;
+};
+
+}  // namespace
+
+void Engine::ExecuteForwarded(std::string_view body, net::Responder responder) {
+  std::vector<RemoteOp> ops;
+  try {
+    auto oh = sharding::wire::Unpack(body);
+    sharding::wire::Reader r(oh.get());
+    const uint32_t n = r.Array();
+    if (n == 0) throw sharding::wire::WireError("empty batch");
+    ops.reserve(n);
+    std::vector<std::string_view> args;
+    for (uint32_t i = 0; i < n; ++i) {
+      sharding::wire::Reader cmd = r.At(i);
+      const uint32_t argc = cmd.Array();
+      if (argc < 2) throw sharding::wire::WireError("command without arguments");
+      const int protocol = static_cast<int>(cmd.At(0).U64Max(3));
+      args.clear();
+      for (uint32_t a = 1; a < argc; ++a) args.push_back(cmd.At(a).Bin());
+      const CommandSpec* spec = FindCommand(args[0]);
+      RemoteOp op = RemoteOp::From(spec, Args(args.data(), args.size()), protocol);
+      op.foreign = true;
+      op.sink_index = i;
+      ops.push_back(std::move(op));
+    }
+  } catch (const sharding::wire::WireError& e) {
+    responder.Fail(std::string("kv: ") + e.what());
+    return;
+  }
+  auto batch = std::make_shared<ForeignBatch>(ops.size(), std::move(responder));
+  std::vector<std::vector<RemoteOp>> per_shard(num_shards());
+  std::vector<std::string_view> args;
+  for (RemoteOp& op : ops) {
+    op.sink = batch;
+    op.Views(&args);
+    const int argc = static_cast<int>(args.size());
+    const CommandSpec* spec = op.spec;
+    if (spec == nullptr || spec->first_key <= 0 || spec->first_key >= argc ||
+        (spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
+      batch->Complete(op.sink_index, "-ERR command cannot be forwarded\r\n");
+      continue;
+    }
+    per_shard[ShardOf(args[static_cast<size_t>(spec->first_key)])].push_back(std::move(op));
+  }
+  for (unsigned i = 0; i < num_shards(); ++i) {
+    if (per_shard[i].empty()) continue;
+    Shard* s = shards_[i].get();
+    s->loop()->Post([s, ops = std::move(per_shard[i])]() mutable {
+      s->Submit([s, ops = std::move(ops)]() mutable {
+        for (RemoteOp& op : ops) {
+          if (s->RunOp(op)) op.sink->Complete(op.sink_index, std::move(op.reply));
+        }
+      });
+    });
+  }
 }
 
 resp::DispatchResult Engine::RunLocked(resp::Connection* c, std::vector<unsigned> shards,
@@ -186,6 +452,8 @@ resp::DispatchResult Engine::RunLocked(resp::Connection* c, std::vector<unsigned
   tx->client_id = c->id();
   tx->token = c->ReserveReply();
   tx->protocol = c->protocol();
+  tx->buckets = std::move(info->tx_buckets);
+  info->tx_buckets.clear();
   AcquireNext(std::move(tx), 0);
   return resp::DispatchResult::kAsync;
 }
@@ -215,7 +483,13 @@ void Engine::AcquireNext(std::shared_ptr<Tx> tx, size_t i) {
 void Engine::FinishTx(std::shared_ptr<Tx> tx) {
   std::string reply;
   resp::ReplyBuilder rb(&reply, tx->protocol);
-  tx->fn(rb);
+  bool served = true;
+  for (uint16_t b : tx->buckets) served &= plane_.state(b) == sharding::BucketState::kActive;
+  if (served) {
+    tx->fn(rb);
+  } else {
+    rb.Error("TRYAGAIN Multiple keys request during rehashing of slot");
+  }
   for (unsigned s : tx->shards) {
     Shard* sh = shards_[s].get();
     const uint64_t id = tx->id;

@@ -24,7 +24,9 @@
 #include "common/clock.h"
 #include "common/keyslot.h"
 #include "config/server_config.h"
+#include "net/rpc.h"
 #include "net/runtime.h"
+#include "node/bucket_plane.h"
 #include "node/command.h"
 #include "node/shard.h"
 #include "resp/connection.h"
@@ -39,6 +41,9 @@ struct ClientInfo : resp::ClientState {
   bool authenticated = false;
   bool in_barrier = false;      // a multi-worker command of this client is running
   uint32_t inflight_local = 0;  // commands queued for the client's own worker
+  bool asking = false;          // ASKING was sent: the next command may use an importing bucket
+  bool readonly = false;        // READONLY (replica reads; no replicas yet, so no effect)
+  std::vector<uint16_t> tx_buckets;  // buckets a multi-worker write must find served when locked
 };
 
 class Engine final : public resp::CommandService {
@@ -77,6 +82,16 @@ class Engine final : public resp::CommandService {
 
   // Membership: the control plane publishes each new view to every worker.
   void PublishMembers(std::shared_ptr<const membership::MemberTable> table);
+  // Sharding: the bucket map, published to every worker (Shard::map()), and this node's bucket
+  // states (written by the sharding driver on the control thread).
+  void PublishMap(std::shared_ptr<const sharding::BucketMap> map);
+  BucketPlane& plane() { return plane_; }
+  // The cluster cookie, for the workers' forwarding connections. Set before plane().set_enabled.
+  void set_cluster_cookie(std::string c) { cluster_cookie_ = std::move(c); }
+  const std::string& cluster_cookie() const { return cluster_cookie_; }
+  // Runs a batch of commands forwarded by another node ("kv" RPC) and answers it. Any thread.
+  void ExecuteForwarded(std::string_view body, net::Responder responder);
+  const BucketPlane& plane() const { return plane_; }
   // Set by the main thread after the workers started; read by them (hence atomic).
   void set_cluster(ClusterNode* cluster) { cluster_.store(cluster, std::memory_order_release); }
   ClusterNode* cluster() const { return cluster_.load(std::memory_order_acquire); }
@@ -95,6 +110,12 @@ class Engine final : public resp::CommandService {
   std::string listen_address;  // "host:port", set by the server once listening
 
  private:
+  resp::DispatchResult DispatchLocal(resp::Connection* c, ClientInfo* info, const CommandSpec& spec,
+                                     Args args, resp::ReplyBuilder* out, unsigned target);
+  resp::DispatchResult DispatchClustered(resp::Connection* c, ClientInfo* info,
+                                         const CommandSpec& spec, Args args,
+                                         resp::ReplyBuilder* out);
+  bool Config_redirect() const { return redirect_.load(std::memory_order_relaxed); }
   void PushSettings(const config::ServerConfig& cfg);
   void ApplySettings(Shard& s, const config::ServerConfig& cfg);
   static void ApplySettingsTo(Shard& s, const config::ServerConfig& cfg, unsigned shards);
@@ -109,6 +130,9 @@ class Engine final : public resp::CommandService {
   config::ServerConfig cfg_;  // guarded by cfg_mu_
   std::atomic<uint64_t> next_tx_{1};
   std::atomic<ClusterNode*> cluster_{nullptr};
+  BucketPlane plane_;
+  std::string cluster_cookie_;
+  std::atomic<bool> redirect_{false};  // cluster-mode redirect
 };
 
 }  // namespace shoal::node

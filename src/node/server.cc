@@ -99,7 +99,15 @@ Status Server::Start() {
 }
 
 void Server::LeaveCluster(int64_t timeout_ms) {
-  if (cluster_ != nullptr) cluster_->Leave(timeout_ms);
+  if (cluster_ == nullptr) return;
+  const auto start = std::chrono::steady_clock::now();
+  const bool drained = cluster_->DrainBuckets(drain_timeout_ms_);
+  SHOAL_LOG_INFO("cluster: {} in {} ms",
+                 drained ? "buckets handed over" : "buckets NOT all handed over",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - start)
+                     .count());
+  cluster_->Leave(timeout_ms);
 }
 
 void Server::Stop() {

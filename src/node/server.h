@@ -43,6 +43,7 @@ class Server {
   std::unique_ptr<ClusterNode> cluster_;
   uint16_t port_ = 0;
   bool started_ = false;
+  int64_t drain_timeout_ms_ = 60'000;  // graceful leave: hand buckets over for at most this
 };
 
 }  // namespace shoal::node

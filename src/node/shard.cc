@@ -1,6 +1,12 @@
 #include "node/shard.h"
 
+#include <fmt/format.h>
+
+#include "common/keyslot.h"
+#include "node/cluster.h"
 #include "node/engine.h"
+#include "node/sharding_driver.h"
+#include "sharding/wire.h"
 
 namespace shoal::node {
 
@@ -87,30 +93,257 @@ void Shard::FlushOutboxes() {
   }
 }
 
-void Shard::ExecuteBatch(unsigned from, std::vector<RemoteOp> ops) {
-  std::vector<std::string_view> args;
-  for (RemoteOp& op : ops) {
-    args.clear();
-    uint32_t start = 0;
-    for (uint32_t end : op.arg_ends) {
-      args.emplace_back(op.argbuf.data() + start, end - start);
-      start = end;
-    }
-    resp::ReplyBuilder rb(&op.reply, op.protocol);
-    Execute(*op.spec, Args(args.data(), args.size()), &rb);
+void RemoteOp::Views(std::vector<std::string_view>* out) const {
+  out->clear();
+  uint32_t start = 0;
+  for (uint32_t end : arg_ends) {
+    out->emplace_back(argbuf.data() + start, end - start);
+    start = end;
   }
-  const unsigned target = index_;
-  Shard* origin = engine_->shard(from);
-  origin->loop()->Post([origin, target, ops = std::move(ops)]() mutable {
-    origin->CompleteBatch(target, std::move(ops));
-  });
 }
 
-void Shard::CompleteBatch(unsigned target, std::vector<RemoteOp> ops) {
+RemoteOp RemoteOp::From(const CommandSpec* spec, Args args, int protocol) {
+  RemoteOp op;
+  op.spec = spec;
+  op.protocol = protocol;
+  size_t total = 0;
+  for (auto a : args) total += a.size();
+  op.argbuf.reserve(total);
+  op.arg_ends.reserve(args.size());
+  for (auto a : args) {
+    op.argbuf.append(a);
+    op.arg_ends.push_back(static_cast<uint32_t>(op.argbuf.size()));
+  }
+  return op;
+}
+
+void Shard::ExecuteBatch(unsigned from, std::vector<RemoteOp> ops) {
+  std::vector<RemoteOp> done;
+  done.reserve(ops.size());
+  for (RemoteOp& op : ops) {
+    if (!RunOp(op)) continue;  // held or forwarded: completes by itself
+    if (op.sink != nullptr) {
+      op.sink->Complete(op.sink_index, std::move(op.reply));
+      continue;
+    }
+    done.push_back(std::move(op));
+  }
+  if (done.empty()) return;
+  Shard* origin = engine_->shard(from);
+  origin->loop()->Post(
+      [origin, done = std::move(done)]() mutable { origin->CompleteBatch(std::move(done)); });
+}
+
+bool Shard::RunOp(RemoteOp& op) {
+  thread_local std::vector<std::string_view> args;
+  op.Views(&args);
+  const BucketPlane& plane = engine_->plane();
+  if (plane.enabled() && op.spec->first_key > 0) {
+    const std::vector<size_t> pos = KeyPositions(*op.spec, Args(args.data(), args.size()));
+    const bool write = (op.spec->flags & kCmdWrite) != 0;
+    for (size_t p : pos) {
+      const uint16_t b = KeyBucket(args[p]).value();
+      const sharding::BucketState st = plane.state(b);
+      const bool has_held = !held_.empty() && held_.find(b) != held_.end();
+      if (st == sharding::BucketState::kActive && !has_held) continue;
+      if (st == sharding::BucketState::kSending || st == sharding::BucketState::kActive) {
+        if (!write && !has_held) continue;  // reads are served while a bucket is copied
+        // Writes wait for the cut-over (and reads behind them, to keep a client's order).
+        auto& q = held_[b];
+        if (q.size() >= kMaxHeldPerBucket) {
+          resp::ReplyBuilder rb(&op.reply, op.protocol);
+          rb.Error("TRYAGAIN bucket is migrating and too many writes are waiting");
+          return true;
+        }
+        ++stats_.held_writes;
+        q.push_back(std::move(op));
+        return false;
+      }
+      // Not served here (any more).
+      Endpoint to;
+      std::string redirect = RedirectFor(b, &to);
+      if (op.redirect || op.foreign || to.port == 0 || op.hops >= kMaxHops) {
+        op.reply = std::move(redirect);
+        return true;
+      }
+      ++op.hops;
+      ForwardOp(to, std::move(op));
+      return false;
+    }
+  }
+  resp::ReplyBuilder rb(&op.reply, op.protocol);
+  Execute(*op.spec, Args(args.data(), args.size()), &rb);
+  return true;
+}
+
+void Shard::ReleaseHeld(uint16_t b) {
+  auto it = held_.find(b);
+  if (it == held_.end()) return;
+  std::deque<RemoteOp> q = std::move(it->second);
+  held_.erase(it);
+  for (RemoteOp& op : q) {
+    if (RunOp(op)) FinishDeferred(std::move(op));
+  }
+}
+
+void Shard::FinishDeferred(RemoteOp op) {
+  if (op.sink != nullptr) {
+    op.sink->Complete(op.sink_index, std::move(op.reply));
+    return;
+  }
+  Shard* origin = engine_->shard(op.origin);
+  std::vector<RemoteOp> one;
+  one.push_back(std::move(op));
+  if (origin == this) {
+    CompleteBatch(std::move(one));
+    return;
+  }
+  origin->loop()->Post(
+      [origin, one = std::move(one)]() mutable { origin->CompleteBatch(std::move(one)); });
+}
+
+std::string Shard::RedirectFor(uint16_t b, Endpoint* forward_to) const {
+  *forward_to = Endpoint{};
+  const BucketPlane& plane = engine_->plane();
+  const sharding::BucketState st = plane.state(b);
+  if (st == sharding::BucketState::kGarbage) {
+    // Handed over, and the map may not say so yet: ASK the new owner.
+    if (members_ != nullptr) {
+      if (const membership::Member* m = members_->Find(plane.peer(b))) {
+        *forward_to = m->record.address;
+        return fmt::format("-ASK {} {}:{}\r\n", b, m->record.address.host, m->record.client_port);
+      }
+    }
+    return "-TRYAGAIN bucket is moving\r\n";
+  }
+  const sharding::SetInfo* owner = map_->OwnerOf(BucketId(b));
+  if (owner == nullptr) return "-CLUSTERDOWN Hash slot not served\r\n";
+  ClusterNode* cluster = engine_->cluster();
+  if (cluster != nullptr && owner->leader == cluster->id()) {
+    return "-TRYAGAIN bucket is changing hands here\r\n";
+  }
+  *forward_to = owner->cluster;
+  return fmt::format("-MOVED {} {}\r\n", b, owner->client.ToString());
+}
+
+void Shard::RouteOp(RemoteOp op) {
+  thread_local std::vector<std::string_view> args;
+  op.Views(&args);
+  const std::string_view key = args[static_cast<size_t>(op.spec->first_key)];
+  const uint16_t b = KeyBucket(key).value();
+  if (!engine_->plane().enabled() || engine_->plane().Serves(b)) {
+    SendOp(engine_->ShardOf(key), std::move(op));
+    return;
+  }
+  Endpoint to;
+  std::string redirect = RedirectFor(b, &to);
+  if (op.redirect || to.port == 0) {
+    op.reply = std::move(redirect);
+    FinishDeferred(std::move(op));
+    return;
+  }
+  ForwardOp(to, std::move(op));
+}
+
+void Shard::ForwardOp(const Endpoint& to, RemoteOp op) {
+  forward_out_[to].push_back(std::move(op));
+}
+
+// A forwarded batch: [[protocol, arg...]...]; the answer: [reply...], RESP-encoded each.
+void Shard::FlushForwards() {
+  if (forward_out_.empty()) return;
+  if (rpc_ == nullptr) {
+    rpc_ = std::make_unique<net::RpcClient>(loop_, engine_->cluster_cookie());
+  }
+  std::map<Endpoint, std::vector<RemoteOp>> out;
+  out.swap(forward_out_);
+  for (auto& [to, ops] : out) {
+    sharding::wire::Writer w;
+    w.Array(static_cast<uint32_t>(ops.size()));
+    std::vector<std::string_view> args;
+    for (const RemoteOp& op : ops) {
+      op.Views(&args);
+      w.Array(static_cast<uint32_t>(args.size() + 1));
+      w.U64(static_cast<uint64_t>(op.protocol));
+      for (auto a : args) w.Bin(a);
+    }
+    ++stats_.forwarded_batches;
+    stats_.forwarded_ops += ops.size();
+    rpc_->Call(to, kForwardMethod, w.Take(), kForwardTimeoutMs,
+               [this, to = to, ops = std::move(ops)](Result<std::string> r) mutable {
+                 OnForwardReply(to, std::move(ops), std::move(r));
+               });
+  }
+}
+
+void Shard::OnForwardReply(const Endpoint& to, std::vector<RemoteOp> ops, Result<std::string> r) {
+  std::vector<std::string> replies;
+  std::string failure;
+  if (!r.ok()) {
+    failure = r.error().message();
+  } else {
+    try {
+      auto oh = sharding::wire::Unpack(*r);
+      sharding::wire::Reader rd(oh.get());
+      if (rd.Array() != ops.size()) throw sharding::wire::WireError("reply count mismatch");
+      for (uint32_t i = 0; i < rd.Array(); ++i) replies.emplace_back(rd.At(i).Bin());
+    } catch (const sharding::wire::WireError& e) {
+      failure = e.what();
+    }
+  }
+  for (size_t i = 0; i < ops.size(); ++i) {
+    RemoteOp& op = ops[i];
+    if (!failure.empty()) {
+      op.reply = fmt::format("-ERR forwarding to {} failed: {}\r\n", to.ToString(), failure);
+      FinishDeferred(std::move(op));
+      continue;
+    }
+    std::string& rep = replies[i];
+    // The owner moved on meanwhile: follow it (a plain client never sees MOVED or ASK).
+    const bool moved = rep.starts_with("-MOVED ") || rep.starts_with("-ASK ");
+    if (moved && op.hops < kMaxHops) {
+      const size_t sp = rep.rfind(' ');
+      std::string_view addr(rep);
+      addr = addr.substr(sp + 1);
+      while (!addr.empty() && (addr.back() == '\n' || addr.back() == '\r')) addr.remove_suffix(1);
+      if (auto client = Endpoint::Parse(addr)) {
+        if (auto cluster = ClusterAddressOf(*client)) {
+          ++op.hops;
+          ForwardOp(*cluster, std::move(op));
+          continue;
+        }
+      }
+    }
+    if (rep.starts_with("-TRYAGAIN") && op.hops < kMaxHops) {
+      // The bucket is changing hands: try again shortly, from the start.
+      ++op.hops;
+      loop_->RunAfter(20, [this, op = std::move(op)]() mutable { RouteOp(std::move(op)); });
+      continue;
+    }
+    op.reply = std::move(rep);
+    FinishDeferred(std::move(op));
+  }
+}
+
+std::optional<Endpoint> Shard::ClusterAddressOf(const Endpoint& client) const {
+  for (const sharding::SetInfo& s : map_->sets()) {
+    if (s.client == client) return s.cluster;
+  }
+  if (members_ != nullptr) {
+    for (const membership::Member& m : members_->members()) {
+      if (m.record.address.host == client.host && m.record.client_port == client.port) {
+        return m.record.address;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+void Shard::CompleteBatch(std::vector<RemoteOp> ops) {
   for (RemoteOp& op : ops) {
     resp::Connection* c = FindClient(op.client_id);
     if (c == nullptr) continue;
-    if (target == index_) {
+    if (op.counted_local) {
       auto* info = static_cast<ClientInfo*>(c->state());
       --info->inflight_local;
     }
@@ -130,6 +363,7 @@ void Shard::CompleteBatch(unsigned target, std::vector<RemoteOp> ops) {
 
 void Shard::Cron() {
   CloseIdleClients();
+  approx_keys.store(table_.size(), std::memory_order_relaxed);
   if (locked_by_ != 0) return;  // a transaction's coordinator is using the table
   table_.set_lru_clock(static_cast<uint32_t>(clock_->MonotonicMillis() / 1000));
   // Active expiry: like Redis's slow cycle, keep going while a round finds many expired keys,
@@ -167,7 +401,10 @@ void Shard::CloseAllClients(std::string_view reason) {
 }
 
 void Shard::StartTimers() {
-  loop_->AddBeforeSleep([this] { FlushOutboxes(); });
+  loop_->AddBeforeSleep([this] {
+    FlushOutboxes();
+    FlushForwards();
+  });
   loop_->RunEvery(1000 / std::max(settings_.hz, 1), [this] { Cron(); });
   table_.set_lru_clock(static_cast<uint32_t>(clock_->MonotonicMillis() / 1000));
 }

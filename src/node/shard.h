@@ -16,7 +16,12 @@
 // transaction, the transaction's coordinator may use table() from its own thread.
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
 #include <absl/functional/any_invocable.h>
+
+#include <atomic>
+#include <map>
+#include <optional>
 
 #include <cstdint>
 #include <deque>
@@ -28,15 +33,30 @@
 #include "common/clock.h"
 #include "membership/types.h"
 #include "net/event_loop.h"
+#include "net/rpc.h"
 #include "node/command.h"
 #include "resp/connection.h"
+#include "sharding/bucket_map.h"
 #include "storage/table.h"
 
 namespace shoal::node {
 
 class Engine;
 
-// A keyed command travelling to the worker that owns its key, and its reply travelling back.
+inline constexpr size_t kMaxHeldPerBucket = 100'000;  // then TRYAGAIN
+inline constexpr uint8_t kMaxHops = 5;                // forwards of one command
+inline constexpr int64_t kForwardTimeoutMs = 10'000;
+
+// Where the reply of an op goes when it is not a client's: the parts of a command split over
+// buckets, or a batch forwarded by another node. Complete() may be called from any thread.
+class OpSink {
+ public:
+  virtual ~OpSink() = default;
+  virtual void Complete(uint32_t index, std::string reply) = 0;
+};
+
+// A keyed command travelling to the worker that owns its key (on this node or, forwarded, on
+// another), and its reply travelling back.
 struct RemoteOp {
   const CommandSpec* spec = nullptr;
   uint64_t client_id = 0;
@@ -45,6 +65,17 @@ struct RemoteOp {
   std::string argbuf;              // all arguments, concatenated
   std::vector<uint32_t> arg_ends;  // end offset of each argument in argbuf
   std::string reply;               // encoded reply, filled by the target
+  unsigned origin = 0;             // the worker of the client it answers
+  bool counted_local = false;      // counted in the client's inflight_local
+  bool redirect = false;           // answer MOVED/ASK rather than forward (cluster-mode redirect)
+  bool foreign = false;            // forwarded here by another node: never forwarded again
+  uint8_t hops = 0;                // times forwarded
+  std::shared_ptr<OpSink> sink;    // when set, the reply goes there instead of to a client
+  uint32_t sink_index = 0;
+
+  // The arguments as views into argbuf.
+  void Views(std::vector<std::string_view>* out) const;
+  static RemoteOp From(const CommandSpec* spec, Args args, int protocol);
 };
 
 // Per-worker copy of the settings the hot path reads.
@@ -59,6 +90,9 @@ struct ShardSettings {
 
 struct ShardStats {
   uint64_t commands = 0;
+  uint64_t forwarded_batches = 0;  // batches of commands sent to other nodes
+  uint64_t forwarded_ops = 0;
+  uint64_t held_writes = 0;  // writes that waited for a bucket's cut-over
   uint64_t keyspace_hits = 0;
   uint64_t keyspace_misses = 0;
   uint64_t rejected_oom = 0;
@@ -92,6 +126,26 @@ class Shard {
 
   // Queues `op` for worker `target` (which may be this one); sent before the loop sleeps.
   void SendOp(unsigned target, RemoteOp op);
+  // Runs a keyed op arriving at this worker, honouring the bucket states: executes it (true, its
+  // reply filled), or holds it while its bucket is SENDING, or redirects/forwards it (false: it
+  // completes later by itself).
+  bool RunOp(RemoteOp& op);
+  // Runs the ops held for bucket b (it stopped SENDING).
+  void ReleaseHeld(uint16_t b);
+  // Completes an op that left its batch (held, forwarded): to its sink or its client's worker.
+  void FinishDeferred(RemoteOp op);
+  // Queues `op` for the node at `to` (cluster address); sent before the loop sleeps.
+  void ForwardOp(const Endpoint& to, RemoteOp op);
+  // Routes a keyed op from this (the client's) worker: to the worker owning its bucket here, or
+  // to the node serving it. REQUIRES: single-bucket op.
+  void RouteOp(RemoteOp op);
+  // The redirect reply for bucket b ("-MOVED b host:port", "-ASK ...", "-TRYAGAIN", ...), and the
+  // cluster address of the node to forward to (port 0: none, answer the reply).
+  std::string RedirectFor(uint16_t b, Endpoint* forward_to) const;
+  // Completes ops whose replies are ready, for clients of this worker.
+  void CompleteBatch(std::vector<RemoteOp> ops);
+  // Keys in this worker's table, refreshed by the cron (read by any thread).
+  std::atomic<uint64_t> approx_keys{0};
 
   // Clients of this worker, by id.
   void AddClient(resp::Connection* c) { clients_[c->id()] = c; }
@@ -105,6 +159,9 @@ class Shard {
   // The cluster's member table as last published by the control thread (read without locks).
   const std::shared_ptr<const membership::MemberTable>& members() const { return members_; }
   void set_members(std::shared_ptr<const membership::MemberTable> m) { members_ = std::move(m); }
+  // The bucket map as last published (never null: an empty map, epoch 0, before the first).
+  const std::shared_ptr<const sharding::BucketMap>& map() const { return map_; }
+  void set_map(std::shared_ptr<const sharding::BucketMap> m) { map_ = std::move(m); }
 
   // Closes every client of this worker (shutdown).
   void CloseAllClients(std::string_view reason);
@@ -119,7 +176,9 @@ class Shard {
   };
   void FlushOutboxes();
   void ExecuteBatch(unsigned from, std::vector<RemoteOp> ops);
-  void CompleteBatch(unsigned target, std::vector<RemoteOp> ops);
+  void FlushForwards();
+  void OnForwardReply(const Endpoint& to, std::vector<RemoteOp> ops, Result<std::string> r);
+  std::optional<Endpoint> ClusterAddressOf(const Endpoint& client) const;
   void Drain();
   void Cron();
   void CloseIdleClients();
@@ -139,6 +198,10 @@ class Shard {
   std::unordered_map<uint64_t, resp::Connection*> clients_;
   std::vector<resp::Connection*> to_flush_;
   std::shared_ptr<const membership::MemberTable> members_;
+  std::shared_ptr<const sharding::BucketMap> map_ = std::make_shared<const sharding::BucketMap>();
+  absl::flat_hash_map<uint16_t, std::deque<RemoteOp>> held_;  // writes waiting for a cut-over
+  std::map<Endpoint, std::vector<RemoteOp>> forward_out_;
+  std::unique_ptr<net::RpcClient> rpc_;  // created on first forward, on this thread
 };
 
 }  // namespace shoal::node

@@ -139,6 +139,16 @@ size_t Table::Clear() {
   return n;
 }
 
+size_t Table::ClearBucket(BucketId b) {
+  Bucket& bk = buckets_[b.value()];
+  const size_t n = bk.set.size();
+  while (!bk.set.empty()) Unlink(bk, bk.set.begin(), /*free_entry=*/true);
+  const size_t cap = bk.set.capacity();
+  Set().swap(bk.set);
+  Account(bk, cap);
+  return n;
+}
+
 size_t Table::ActiveExpireCycle(size_t budget) {
   if (volatile_keys_ == 0) return 0;
   size_t examined = 0, expired = 0;

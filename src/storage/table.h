@@ -86,6 +86,8 @@ class Table {
 
   // Deletes every key. Returns the number deleted.
   size_t Clear();
+  // Deletes every key of bucket b (a bucket migrated away). Returns the number deleted.
+  size_t ClearBucket(BucketId b);
 
   // One round of active expiry: examines at most `budget` entries in buckets that hold volatile
   // keys, continuing where the last call stopped. Returns the number of keys expired.

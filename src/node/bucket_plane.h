@@ -1,0 +1,57 @@
+// BucketPlane: this node's bucket states as the data plane sees them — which buckets it serves
+// (ACTIVE, or SENDING: still served, writes held), which it is receiving, and which it has handed
+// over (GARBAGE, with the node to redirect to). Written only by the control thread (the sharding
+// driver, mirroring sharding::ShardingCore), read by every worker without locks.
+//
+// Ordering: Set() stores the peer before the state (release); a reader that loads the state
+// (acquire) then reads the peer sees the peer of that state or a later one. A worker that must act
+// on a state change (release the writes it holds for a bucket leaving SENDING) is told by a
+// message as well, so nothing depends on polling these atomics.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "common/ids.h"
+#include "membership/types.h"
+#include "sharding/bucket_map.h"
+
+namespace shoal::node {
+
+class BucketPlane {
+ public:
+  BucketPlane() {
+    for (auto& s : state_) s.store(0, std::memory_order_relaxed);
+  }
+
+  sharding::BucketState state(uint16_t b) const {
+    return static_cast<sharding::BucketState>(state_[b].load(std::memory_order_acquire));
+  }
+  // Served here (reads at least).
+  bool Serves(uint16_t b) const {
+    const auto s = state(b);
+    return s == sharding::BucketState::kActive || s == sharding::BucketState::kSending;
+  }
+  membership::MemberId peer(uint16_t b) const {
+    return {peer_hi_[b].load(std::memory_order_relaxed),
+            peer_lo_[b].load(std::memory_order_relaxed)};
+  }
+  void Set(uint16_t b, sharding::BucketState s, const membership::MemberId& peer) {
+    peer_hi_[b].store(peer.hi(), std::memory_order_relaxed);
+    peer_lo_[b].store(peer.lo(), std::memory_order_relaxed);
+    state_[b].store(static_cast<uint8_t>(s), std::memory_order_release);
+  }
+  // While false (a node without cluster sharding: unit tests, the library without a control
+  // plane), every bucket is served locally and the states are ignored.
+  bool enabled() const { return enabled_.load(std::memory_order_acquire); }
+  void set_enabled(bool on) { enabled_.store(on, std::memory_order_release); }
+
+ private:
+  std::array<std::atomic<uint8_t>, kNumBuckets> state_;
+  std::array<std::atomic<uint64_t>, kNumBuckets> peer_hi_{};
+  std::array<std::atomic<uint64_t>, kNumBuckets> peer_lo_{};
+  std::atomic<bool> enabled_{false};
+};
+
+}  // namespace shoal::node

@@ -1,0 +1,85 @@
+// ShardingDriver: runs this node's sharding::ShardingCore on the control thread, with real I/O —
+// the internal RPC for the protocol's messages ("shard"), the worker threads' tables for bucket
+// contents, and the engine's BucketPlane and published map for the data plane.
+//
+// Store operations go to the worker that owns each bucket (bucket % workers) through
+// Shard::Submit, so they queue behind a multi-worker command holding that shard's lock: a copy
+// taken for migration never misses a write that was acknowledged before the bucket became
+// SENDING. Results come back to the control thread by message; the core's callbacks always run
+// from the control loop, never from inside the call that started them.
+//
+// Thread-safety: everything on the control thread, except the Snapshot()/drained() readers and
+// SetLeaving(), which may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "net/event_loop.h"
+#include "net/rpc.h"
+#include "sharding/core.h"
+
+namespace shoal::node {
+
+class Engine;
+
+inline constexpr std::string_view kShardMethod = "shard";
+inline constexpr std::string_view kForwardMethod = "kv";
+
+class ShardingDriver final : public sharding::CoreIo {
+ public:
+  ShardingDriver(Engine* engine, net::EventLoop* loop, net::RpcClient* client,
+                 membership::MemberId self, const Clock* clock, sharding::CoreOptions options = {});
+  ~ShardingDriver() override;
+
+  // Registers the "shard" (protocol) and "kv" (forwarded commands) methods. Control thread.
+  void Register(net::RpcServer* server);
+  void OnView(std::shared_ptr<const membership::MemberTable> view);
+  void Tick();
+  // Starts handing this node's buckets to the others (graceful leave). Control thread.
+  void SetLeaving();
+
+  // For INFO, the admin API and shutdown. Any thread.
+  struct Snapshot {
+    bool coordinator = false;
+    membership::MemberId coordinator_id;
+    bool leaving = false;
+    bool drained = false;
+    uint64_t epoch = 0;
+    uint32_t active = 0, sending = 0, receiving = 0, garbage = 0;
+    sharding::CoreCounters counters;
+    std::vector<sharding::ShardingCore::Flight> flights;
+  };
+  Snapshot snapshot() const;
+
+  // CoreIo (control thread).
+  void Call(const membership::MemberId& to, const Endpoint& cluster, std::string body,
+            int64_t timeout_us, ReplyFn done) override;
+  void SetStates(const std::vector<uint16_t>& buckets, sharding::BucketState state,
+                 const membership::MemberId& peer) override;
+  void PublishMap(std::shared_ptr<const sharding::BucketMap> map) override;
+  void ReadBuckets(const std::vector<uint16_t>& buckets, ChunksFn done) override;
+  void ApplyChunk(std::string chunk, DoneFn done) override;
+  void DropBuckets(const std::vector<uint16_t>& buckets) override;
+  uint64_t KeyCount() override;
+
+ private:
+  void UpdateSnapshot();
+
+  Engine* const engine_;
+  net::EventLoop* const loop_;
+  net::RpcClient* const client_;
+  const membership::MemberId self_;
+  const Clock* const clock_;
+  sharding::ShardingCore core_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for posted callbacks
+
+  mutable std::mutex mu_;
+  Snapshot snapshot_;  // guarded by mu_
+};
+
+}  // namespace shoal::node

@@ -1,0 +1,754 @@
+#include "sharding/core.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "sharding/assignment.h"
+
+namespace shoal::sharding {
+
+using membership::Member;
+using membership::MemberId;
+using membership::MemberState;
+
+struct ShardingCore::Outgoing {
+  enum class Phase { kReading, kStreaming, kCommitting, kUncertain };
+  uint64_t id = 0;
+  MemberId to;
+  Endpoint to_cluster;
+  std::vector<uint16_t> buckets;
+  std::vector<std::string> chunks;
+  size_t sent = 0;  // Transfer messages acknowledged
+  Phase phase = Phase::kReading;
+  int64_t next_query_at = 0;
+};
+
+struct ShardingCore::Incoming {
+  std::vector<uint16_t> buckets;
+  int64_t last_activity = 0;
+  bool committed = false;
+};
+
+namespace {
+
+std::string_view PhaseName(int p) {
+  static constexpr std::string_view kNames[] = {"reading", "streaming", "committing", "uncertain"};
+  return kNames[p];
+}
+
+AckMsg Refuse(std::string why) { return AckMsg{false, std::move(why), {}}; }
+
+Result<AckMsg> AsAck(Result<std::string> r) {
+  if (!r.ok()) return r.error();
+  auto m = Decode(*r);
+  if (!m.ok()) return m.error();
+  if (auto* a = std::get_if<AckMsg>(&*m)) return std::move(*a);
+  return Error(Errc::kMalformed, "expected an ack");
+}
+
+}  // namespace
+
+ShardingCore::ShardingCore(MemberId self, CoreOptions options, CoreIo* io)
+    : self_(self),
+      options_(options),
+      io_(io),
+      map_(std::make_shared<BucketMap>()),
+      states_(kNumBuckets, BucketState::kNone),
+      peers_(kNumBuckets) {}
+
+ShardingCore::~ShardingCore() = default;
+
+// ---------------------------------------------------------------------------------------------
+// Inputs
+
+void ShardingCore::OnView(std::shared_ptr<const membership::MemberTable> view, int64_t now_us) {
+  now_ = now_us;
+  view_ = std::move(view);
+  UpdateCoordinator();
+  // A migration whose other end died ends here: S takes its buckets back (T's state died with
+  // it), T drops what it was receiving.
+  std::vector<uint64_t> dead_out;
+  for (auto& [id, o] : outgoing_) {
+    if (Live(o->to) == nullptr) dead_out.push_back(id);
+  }
+  for (uint64_t id : dead_out) FinishOutgoing(id, false);
+  for (auto it = incoming_.begin(); it != incoming_.end();) {
+    if (!it->second->committed && Live(it->first.first) == nullptr) {
+      std::vector<uint16_t> drop;
+      for (uint16_t b : it->second->buckets) {
+        if (states_[b] == BucketState::kReceiving) drop.push_back(b);
+      }
+      SetStates(drop, BucketState::kNone, MemberId());
+      io_->DropBuckets(drop);
+      ++counters_.aborted_batches;
+      it = incoming_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void ShardingCore::Tick(int64_t now_us) {
+  now_ = now_us;
+  for (auto it = incoming_.begin(); it != incoming_.end();) {
+    Incoming& in = *it->second;
+    const int64_t idle = now_ - in.last_activity;
+    if (!in.committed && idle > options_.receive_idle_timeout_us) {
+      std::vector<uint16_t> drop;
+      for (uint16_t b : in.buckets) {
+        if (states_[b] == BucketState::kReceiving) drop.push_back(b);
+      }
+      SetStates(drop, BucketState::kNone, MemberId());
+      io_->DropBuckets(drop);
+      ++counters_.aborted_batches;
+      it = incoming_.erase(it);
+    } else if (in.committed && idle > 60'000'000) {
+      it = incoming_.erase(it);  // kept a while only to answer a Query
+    } else {
+      ++it;
+    }
+  }
+  std::vector<uint64_t> query;
+  for (auto& [id, o] : outgoing_) {
+    if (o->phase == Outgoing::Phase::kUncertain && now_ >= o->next_query_at) query.push_back(id);
+  }
+  for (uint64_t id : query) SendQuery(id);
+  if (coordinating_ && !round_open_ && now_ >= next_round_at_ &&
+      now_ - coordinating_since_ >= options_.settle_us) {
+    StartRound();
+  }
+}
+
+void ShardingCore::SetLeaving() {
+  leaving_ = true;
+  UpdateCoordinator();
+}
+
+bool ShardingCore::Drained() const {
+  if (!outgoing_.empty()) return false;
+  for (BucketState s : states_) {
+    if (s == BucketState::kActive || s == BucketState::kSending || s == BucketState::kReceiving) {
+      return false;
+    }
+  }
+  return true;
+}
+
+uint32_t ShardingCore::CountIn(BucketState s) const {
+  return static_cast<uint32_t>(std::count(states_.begin(), states_.end(), s));
+}
+
+std::vector<ShardingCore::Flight> ShardingCore::InFlight() const {
+  std::vector<Flight> out;
+  for (const auto& [id, o] : outgoing_) {
+    out.push_back(Flight{true, o->to, static_cast<uint32_t>(o->buckets.size()),
+                         std::string(PhaseName(static_cast<int>(o->phase)))});
+  }
+  for (const auto& [key, in] : incoming_) {
+    if (in->committed) continue;
+    out.push_back(Flight{false, key.first, static_cast<uint32_t>(in->buckets.size()), "receiving"});
+  }
+  return out;
+}
+
+void ShardingCore::OnRequest(const MemberId& from, std::string_view body, CoreIo::ReplyFn reply) {
+  auto decoded = Decode(body);
+  if (!decoded.ok()) {
+    reply(decoded.error());
+    return;
+  }
+  Message& m = *decoded;
+  if (auto* poll = std::get_if<PollMsg>(&m)) {
+    (void)poll;
+    reply(Encode(MakeReport()));
+  } else if (auto* map = std::get_if<MapMsg>(&m)) {
+    HandleMap(std::move(map->map));
+    reply(Encode(AckMsg{}));
+  } else if (auto* adopt = std::get_if<AdoptMsg>(&m)) {
+    reply(Encode(HandleAdopt(*adopt)));
+  } else if (auto* drop = std::get_if<DropMsg>(&m)) {
+    reply(Encode(HandleDrop(*drop)));
+  } else if (auto* migrate = std::get_if<MigrateMsg>(&m)) {
+    reply(Encode(HandleMigrate(*migrate)));
+  } else if (auto* transfer = std::get_if<TransferMsg>(&m)) {
+    HandleTransfer(from, std::move(*transfer), std::move(reply));
+  } else if (auto* commit = std::get_if<CommitMsg>(&m)) {
+    reply(Encode(HandleCommit(from, *commit)));
+  } else if (auto* abort = std::get_if<AbortMsg>(&m)) {
+    reply(Encode(HandleAbort(from, *abort)));
+  } else if (auto* query = std::get_if<QueryMsg>(&m)) {
+    reply(Encode(HandleQuery(from, *query)));
+  } else {
+    reply(Error(Errc::kMalformed, "not a request"));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node side
+
+void ShardingCore::SetStates(const std::vector<uint16_t>& buckets, BucketState s,
+                             const MemberId& peer) {
+  if (buckets.empty()) return;
+  for (uint16_t b : buckets) {
+    states_[b] = s;
+    peers_[b] = peer;
+  }
+  io_->SetStates(buckets, s, peer);
+}
+
+ReportMsg ShardingCore::MakeReport() {
+  ReportMsg r;
+  r.epoch = map_->epoch();
+  r.leaving = leaving_;
+  for (uint32_t b = 0; b < kNumBuckets; ++b) {
+    switch (states_[b]) {
+      case BucketState::kActive:
+        r.active.set(b);
+        break;
+      case BucketState::kSending:
+        r.sending.emplace_back(static_cast<uint16_t>(b), peers_[b]);
+        break;
+      case BucketState::kReceiving:
+        r.receiving.push_back(static_cast<uint16_t>(b));
+        break;
+      default:
+        break;
+    }
+  }
+  r.send_batches = send_batches();
+  r.recv_batches = 0;
+  for (const auto& [k, in] : incoming_) r.recv_batches += in->committed ? 0 : 1;
+  r.keys = io_->KeyCount();
+  return r;
+}
+
+void ShardingCore::HandleMap(BucketMap map) {
+  if (map.epoch() <= map_->epoch()) return;
+  auto next = std::make_shared<const BucketMap>(std::move(map));
+  // A bucket handed over stops redirecting by itself once the map names its new owner.
+  const ReplicaSetId mine = AutoSetId(self_);
+  std::vector<uint16_t> settled;
+  for (uint32_t b = 0; b < kNumBuckets; ++b) {
+    if (states_[b] != BucketState::kGarbage) continue;
+    const SetInfo* o = next->OwnerOf(BucketId(static_cast<uint16_t>(b)));
+    if (o != nullptr && o->id != mine) settled.push_back(static_cast<uint16_t>(b));
+  }
+  map_ = next;
+  SetStates(settled, BucketState::kNone, MemberId());
+  io_->PublishMap(map_);
+}
+
+AckMsg ShardingCore::HandleAdopt(const AdoptMsg& m) {
+  if (m.coordinator != coordinator_) return Refuse("not my coordinator");
+  std::vector<uint16_t> take;
+  for (uint16_t b : m.buckets) {
+    if (states_[b] == BucketState::kNone || states_[b] == BucketState::kGarbage) take.push_back(b);
+  }
+  SetStates(take, BucketState::kActive, MemberId());
+  counters_.adopted += take.size();
+  return AckMsg{true, "", take};
+}
+
+AckMsg ShardingCore::HandleDrop(const DropMsg& m) {
+  if (m.coordinator != coordinator_) return Refuse("not my coordinator");
+  std::vector<uint16_t> drop;
+  for (uint16_t b : m.buckets) {
+    if (states_[b] == BucketState::kActive) drop.push_back(b);
+  }
+  SetStates(drop, BucketState::kNone, MemberId());
+  io_->DropBuckets(drop);
+  counters_.dropped += drop.size();
+  return AckMsg{true, "", drop};
+}
+
+AckMsg ShardingCore::HandleMigrate(const MigrateMsg& m) {
+  if (m.coordinator != coordinator_) return Refuse("not my coordinator");
+  if (m.to == self_) return Refuse("cannot migrate to self");
+  if (outgoing_.size() >= options_.max_send_batches) return Refuse("busy");
+  std::vector<uint16_t> take;
+  for (uint16_t b : m.buckets) {
+    if (states_[b] == BucketState::kActive) take.push_back(b);
+  }
+  if (take.empty()) return Refuse("none of these buckets is active here");
+  const uint64_t id = next_migration_++;
+  auto o = std::make_unique<Outgoing>();
+  o->id = id;
+  o->to = m.to;
+  o->to_cluster = m.to_cluster;
+  o->buckets = take;
+  outgoing_.emplace(id, std::move(o));
+  ++counters_.sent_batches;
+  SetStates(take, BucketState::kSending, m.to);
+  io_->ReadBuckets(take, [this, id](std::vector<std::string> chunks) {
+    auto it = outgoing_.find(id);
+    if (it == outgoing_.end() || it->second->phase != Outgoing::Phase::kReading) return;
+    it->second->chunks = std::move(chunks);
+    it->second->phase = Outgoing::Phase::kStreaming;
+    SendNextChunk(id);
+  });
+  return AckMsg{true, "", take};
+}
+
+void ShardingCore::SendNextChunk(uint64_t id) {
+  Outgoing& o = *outgoing_.at(id);
+  TransferMsg t;
+  t.migration = id;
+  t.first = o.sent == 0;
+  if (t.first) t.buckets = o.buckets;
+  if (o.sent < o.chunks.size()) t.chunk = o.chunks[o.sent];
+  ++counters_.chunks_sent;
+  counters_.bytes_sent += t.chunk.size();
+  io_->Call(o.to, o.to_cluster, Encode(t), options_.rpc_timeout_us,
+            [this, id](Result<std::string> r) {
+              auto it = outgoing_.find(id);
+              if (it == outgoing_.end()) return;
+              Outgoing& o = *it->second;
+              auto ack = AsAck(std::move(r));
+              if (!ack.ok() || !ack->ok) {
+                SHOAL_LOG_WARN("sharding: migration {} to {} failed while streaming: {}", id,
+                               o.to.ShortString(), ack.ok() ? ack->detail : ack.error().message());
+                io_->Call(o.to, o.to_cluster, Encode(AbortMsg{id}), options_.rpc_timeout_us,
+                          [](Result<std::string>) {});
+                FinishOutgoing(id, false);
+                return;
+              }
+              ++o.sent;
+              if (o.sent < std::max<size_t>(1, o.chunks.size())) {
+                SendNextChunk(id);
+              } else {
+                SendCommit(id);
+              }
+            });
+}
+
+void ShardingCore::SendCommit(uint64_t id) {
+  Outgoing& o = *outgoing_.at(id);
+  o.phase = Outgoing::Phase::kCommitting;
+  io_->Call(o.to, o.to_cluster, Encode(CommitMsg{id}), options_.rpc_timeout_us,
+            [this, id](Result<std::string> r) {
+              auto it = outgoing_.find(id);
+              if (it == outgoing_.end()) return;
+              Outgoing& o = *it->second;
+              auto ack = AsAck(std::move(r));
+              if (ack.ok()) {
+                FinishOutgoing(id, ack->ok);
+                return;
+              }
+              // No answer: T may or may not have committed. Hold on and ask.
+              SHOAL_LOG_WARN("sharding: commit of migration {} to {} unanswered ({}); asking", id,
+                             o.to.ShortString(), ack.error().message());
+              o.phase = Outgoing::Phase::kUncertain;
+              o.next_query_at = now_ + options_.query_interval_us;
+            });
+}
+
+void ShardingCore::SendQuery(uint64_t id) {
+  Outgoing& o = *outgoing_.at(id);
+  o.next_query_at = now_ + options_.rpc_timeout_us + options_.query_interval_us;
+  io_->Call(o.to, o.to_cluster, Encode(QueryMsg{id}), options_.rpc_timeout_us,
+            [this, id](Result<std::string> r) {
+              auto it = outgoing_.find(id);
+              if (it == outgoing_.end()) return;
+              Outgoing& o = *it->second;
+              if (o.phase != Outgoing::Phase::kUncertain) return;
+              auto ack = AsAck(std::move(r));
+              if (!ack.ok()) {
+                o.next_query_at = now_ + options_.query_interval_us;
+                return;
+              }
+              if (ack->detail == "committed") {
+                FinishOutgoing(id, true);
+              } else if (ack->detail == "receiving") {
+                SendCommit(id);
+              } else {
+                FinishOutgoing(id, false);
+              }
+            });
+}
+
+void ShardingCore::FinishOutgoing(uint64_t id, bool committed) {
+  auto it = outgoing_.find(id);
+  if (it == outgoing_.end()) return;
+  std::unique_ptr<Outgoing> o = std::move(it->second);
+  outgoing_.erase(it);
+  std::vector<uint16_t> mine;
+  for (uint16_t b : o->buckets) {
+    if (states_[b] == BucketState::kSending && peers_[b] == o->to) mine.push_back(b);
+  }
+  if (committed) {
+    SetStates(mine, BucketState::kGarbage, o->to);
+    io_->DropBuckets(mine);
+    counters_.sent_buckets += mine.size();
+  } else {
+    SetStates(mine, BucketState::kActive, MemberId());
+    ++counters_.aborted_batches;
+  }
+}
+
+void ShardingCore::HandleTransfer(const MemberId& from, TransferMsg m, CoreIo::ReplyFn reply) {
+  const auto key = std::make_pair(from, m.migration);
+  auto it = incoming_.find(key);
+  if (m.first) {
+    if (it != incoming_.end()) {
+      reply(Encode(Refuse("duplicate migration")));
+      return;
+    }
+    uint32_t receiving = 0;
+    for (const auto& [k, in] : incoming_) receiving += in->committed ? 0 : 1;
+    if (receiving >= options_.max_recv_batches) {
+      reply(Encode(Refuse("busy")));
+      return;
+    }
+    for (uint16_t b : m.buckets) {
+      if (states_[b] != BucketState::kNone && states_[b] != BucketState::kGarbage) {
+        reply(Encode(Refuse(fmt::format("bucket {} is {} here", b, ToString(states_[b])))));
+        return;
+      }
+    }
+    auto in = std::make_unique<Incoming>();
+    in->buckets = m.buckets;
+    in->last_activity = now_;
+    SetStates(m.buckets, BucketState::kReceiving, from);
+    it = incoming_.emplace(key, std::move(in)).first;
+  } else if (it == incoming_.end() || it->second->committed) {
+    reply(Encode(Refuse("unknown migration")));
+    return;
+  }
+  it->second->last_activity = now_;
+  if (m.chunk.empty()) {
+    reply(Encode(AckMsg{}));
+    return;
+  }
+  io_->ApplyChunk(std::move(m.chunk), [reply = std::move(reply)](Status st) mutable {
+    reply(Encode(st.ok() ? AckMsg{} : Refuse(st.error().message())));
+  });
+}
+
+AckMsg ShardingCore::HandleCommit(const MemberId& from, const CommitMsg& m) {
+  auto it = incoming_.find(std::make_pair(from, m.migration));
+  if (it == incoming_.end()) return Refuse("unknown migration");
+  Incoming& in = *it->second;
+  in.last_activity = now_;
+  if (in.committed) return AckMsg{};
+  std::vector<uint16_t> take;
+  for (uint16_t b : in.buckets) {
+    if (states_[b] == BucketState::kReceiving && peers_[b] == from) take.push_back(b);
+  }
+  if (take.size() != in.buckets.size()) return Refuse("buckets no longer receiving");
+  in.committed = true;
+  SetStates(take, BucketState::kActive, MemberId());
+  counters_.received_buckets += take.size();
+  return AckMsg{};
+}
+
+AckMsg ShardingCore::HandleAbort(const MemberId& from, const AbortMsg& m) {
+  auto it = incoming_.find(std::make_pair(from, m.migration));
+  if (it == incoming_.end() || it->second->committed) return AckMsg{};
+  std::vector<uint16_t> drop;
+  for (uint16_t b : it->second->buckets) {
+    if (states_[b] == BucketState::kReceiving && peers_[b] == from) drop.push_back(b);
+  }
+  SetStates(drop, BucketState::kNone, MemberId());
+  io_->DropBuckets(drop);
+  ++counters_.aborted_batches;
+  incoming_.erase(it);
+  return AckMsg{};
+}
+
+AckMsg ShardingCore::HandleQuery(const MemberId& from, const QueryMsg& m) {
+  auto it = incoming_.find(std::make_pair(from, m.migration));
+  if (it == incoming_.end()) return AckMsg{true, "unknown", {}};
+  return AckMsg{true, it->second->committed ? "committed" : "receiving", {}};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coordinator side
+
+const Member* ShardingCore::Live(const MemberId& id) const {
+  if (view_ == nullptr) return nullptr;
+  const Member* m = view_->Find(id);
+  if (m == nullptr) return nullptr;
+  return (m->state == MemberState::kAlive || m->state == MemberState::kSuspect) ? m : nullptr;
+}
+
+bool ShardingCore::IsLeavingMember(const Member& m) const {
+  if (m.record.id == self_) return leaving_;
+  auto it = m.record.labels.find(std::string(kLeavingLabel));
+  if (it != m.record.labels.end() && it->second == "1") return true;
+  auto r = reports_.find(m.record.id);
+  return r != reports_.end() && r->second.msg.leaving;
+}
+
+void ShardingCore::UpdateCoordinator() {
+  MemberId best;
+  if (view_ != nullptr) {
+    for (const Member& m : view_->members()) {
+      if (m.state != MemberState::kAlive || IsLeavingMember(m)) continue;
+      if (best.empty() || m.record.id < best) best = m.record.id;
+    }
+  }
+  if (!leaving_ && (best.empty() || self_ < best) &&
+      (view_ == nullptr || view_->Find(self_) == nullptr)) {
+    best = self_;  // a view without ourselves in it
+  }
+  coordinator_ = best;
+  const bool now_coordinating = best == self_ && !leaving_;
+  if (now_coordinating && !coordinating_) {
+    coordinating_since_ = now_;
+    round_open_ = false;
+    next_round_at_ = now_;
+    reports_.clear();
+    asked_.clear();
+  }
+  coordinating_ = now_coordinating;
+}
+
+void ShardingCore::SendToMember(const MemberId& to, const Message& m,
+                                absl::AnyInvocable<void(Result<std::string>)> done) {
+  const Member* member = Live(to);
+  if (member == nullptr) {
+    // Never call back from inside the caller: the io layer would; emulate with an error now
+    // only through the io (a call to an unknown endpoint fails asynchronously).
+    io_->Call(to, Endpoint{}, Encode(m), options_.rpc_timeout_us, std::move(done));
+    return;
+  }
+  io_->Call(to, member->record.address, Encode(m), options_.rpc_timeout_us, std::move(done));
+}
+
+void ShardingCore::StartRound() {
+  ++round_;
+  round_open_ = true;
+  std::vector<MemberId> targets;
+  if (view_ != nullptr) {
+    for (const Member& m : view_->members()) {
+      if (m.record.id == self_) continue;
+      if (m.state == MemberState::kAlive || m.state == MemberState::kSuspect) {
+        targets.push_back(m.record.id);
+      }
+    }
+  }
+  reports_[self_] = Report{MakeReport(), round_};
+  round_pending_ = targets.size();
+  if (round_pending_ == 0) {
+    Decide();
+    return;
+  }
+  const uint64_t round = round_;
+  for (const MemberId& id : targets) {
+    SendToMember(id, PollMsg{self_}, [this, round, id](Result<std::string> r) {
+      OnRoundReply(round, id, std::move(r));
+    });
+  }
+}
+
+void ShardingCore::OnRoundReply(uint64_t round, const MemberId& member, Result<std::string> r) {
+  if (round != round_ || !round_open_) return;
+  if (r.ok()) {
+    auto m = Decode(*r);
+    if (m.ok()) {
+      if (auto* rep = std::get_if<ReportMsg>(&*m)) reports_[member] = Report{*rep, round};
+    }
+  }
+  if (--round_pending_ == 0) Decide();
+}
+
+void ShardingCore::Decide() {
+  round_open_ = false;
+  if (!coordinating_) return;
+
+  // The live members, ascending by id (self included).
+  std::vector<const Member*> live;
+  Member self_row;
+  bool self_in_view = false;
+  if (view_ != nullptr) {
+    for (const Member& m : view_->members()) {
+      if (m.record.id == self_) self_in_view = true;
+      if (m.state == MemberState::kAlive || m.state == MemberState::kSuspect) live.push_back(&m);
+    }
+  }
+  if (!self_in_view) {
+    self_row.record.id = self_;
+    live.push_back(&self_row);
+    std::sort(live.begin(), live.end(),
+              [](const Member* a, const Member* b) { return a->record.id < b->record.id; });
+  }
+  // Forget reports of members no longer live.
+  for (auto it = reports_.begin(); it != reports_.end();) {
+    bool is_live = false;
+    for (const Member* m : live) is_live |= m->record.id == it->first;
+    it = is_live ? std::next(it) : reports_.erase(it);
+  }
+  bool fresh = true;
+  for (const Member* m : live) {
+    auto it = reports_.find(m->record.id);
+    if (it == reports_.end() || it->second.round != round_) fresh = false;
+  }
+
+  // Who holds what. ACTIVE wins over SENDING (the commit window: T active, S not yet told).
+  constexpr int kNone = -1;
+  std::vector<int> holder(kNumBuckets, kNone);
+  std::vector<bool> moving(kNumBuckets, false);  // sending or receiving somewhere
+  std::map<MemberId, std::vector<uint16_t>> drops;
+  uint32_t in_flight = 0;
+  for (size_t i = 0; i < live.size(); ++i) {
+    auto it = reports_.find(live[i]->record.id);
+    if (it == reports_.end()) continue;
+    const ReportMsg& rep = it->second.msg;
+    in_flight += rep.send_batches + rep.recv_batches;
+    for (uint32_t b = 0; b < kNumBuckets; ++b) {
+      if (!rep.active.test(b)) continue;
+      if (holder[b] == kNone) {
+        holder[b] = static_cast<int>(i);
+        continue;
+      }
+      // Two ACTIVE copies (views that disagreed, a partition): keep the one the last map named,
+      // else the lower id; drop the other (its writes since the split are lost).
+      const int other = holder[b];
+      int keep = other;
+      const SetInfo* named =
+          published_ ? published_->OwnerOf(BucketId(static_cast<uint16_t>(b))) : nullptr;
+      if (named != nullptr && named->leader == live[i]->record.id) keep = static_cast<int>(i);
+      const int lose = keep == other ? static_cast<int>(i) : other;
+      holder[b] = keep;
+      if (reports_[live[lose]->record.id].round == round_) {
+        drops[live[lose]->record.id].push_back(static_cast<uint16_t>(b));
+      }
+    }
+  }
+  for (size_t i = 0; i < live.size(); ++i) {
+    auto it = reports_.find(live[i]->record.id);
+    if (it == reports_.end()) continue;
+    for (const auto& [b, to] : it->second.msg.sending) {
+      moving[b] = true;
+      if (holder[b] == kNone) holder[b] = static_cast<int>(i);
+    }
+    for (uint16_t b : it->second.msg.receiving) moving[b] = true;
+  }
+  for (auto& [id, list] : drops) {
+    if (list.empty()) continue;
+    SendToMember(id, DropMsg{self_, list}, [](Result<std::string>) {});
+  }
+
+  // Requests asked in earlier rounds that the reports do not show yet: leave those buckets be
+  // for a few rounds.
+  for (auto it = asked_.begin(); it != asked_.end();) {
+    it = round_ - it->second > 3 ? asked_.erase(it) : std::next(it);
+  }
+
+  // The map, from the holdings.
+  BucketMap map;
+  std::vector<int> set_of(live.size(), -1);
+  for (uint32_t b = 0; b < kNumBuckets; ++b) {
+    const int h = holder[b];
+    if (h == kNone) continue;
+    if (set_of[h] < 0) {
+      const Member& m = *live[h];
+      SetInfo info;
+      info.id = AutoSetId(m.record.id);
+      info.weight = std::max<uint32_t>(1, m.record.weight);
+      info.leader = m.record.id;
+      info.cluster = m.record.address;
+      info.client = Endpoint{m.record.address.host, m.record.client_port};
+      auto rit = reports_.find(m.record.id);
+      info.keys = rit == reports_.end() ? 0 : rit->second.msg.keys;
+      set_of[h] = map.AddSet(info);
+    }
+    map.Assign(BucketId(static_cast<uint16_t>(b)), static_cast<uint16_t>(set_of[h]));
+  }
+  Epoch max_epoch = map_->epoch();
+  if (published_ && published_->epoch() > max_epoch) max_epoch = published_->epoch();
+  for (const auto& [id, rep] : reports_) max_epoch = std::max(max_epoch, rep.msg.epoch);
+  const bool changed =
+      published_ == nullptr || !published_->SameAssignment(map) || published_->epoch() < max_epoch;
+  if (changed) {
+    // Buckets that had an owner in the last map and have none now: their owner died.
+    if (published_ != nullptr) {
+      for (uint32_t b = 0; b < kNumBuckets; ++b) {
+        const BucketId bid(static_cast<uint16_t>(b));
+        if (published_->OwnerOf(bid) != nullptr && map.OwnerOf(bid) == nullptr && !moving[b]) {
+          ++counters_.lost;
+        }
+      }
+    }
+    map.set_epoch(Epoch(max_epoch.value() + 1));
+    published_ = std::make_shared<const BucketMap>(std::move(map));
+    ++counters_.maps_published;
+  }
+  // Send the map to whoever does not have it (and apply it here).
+  HandleMap(*published_);
+  for (const Member* m : live) {
+    if (m->record.id == self_) continue;
+    auto it = reports_.find(m->record.id);
+    if (it != reports_.end() && it->second.round == round_ &&
+        it->second.msg.epoch >= published_->epoch()) {
+      continue;
+    }
+    SendToMember(m->record.id, MapMsg{*published_}, [](Result<std::string>) {});
+  }
+
+  // The target assignment over the members that may own buckets.
+  std::vector<SetWeight> sets;
+  std::map<ReplicaSetId, const Member*> member_of_set;
+  for (const Member* m : live) {
+    if (m->state != MemberState::kAlive || IsLeavingMember(*m)) continue;
+    if (reports_.find(m->record.id) == reports_.end()) continue;  // not heard from yet
+    const ReplicaSetId id = AutoSetId(m->record.id);
+    sets.push_back(SetWeight{id, std::max<uint32_t>(1, m->record.weight)});
+    member_of_set[id] = m;
+  }
+  bool busy = in_flight > 0;
+  if (!sets.empty()) {
+    std::vector<ReplicaSetId> current(kNumBuckets);
+    for (uint32_t b = 0; b < kNumBuckets; ++b) {
+      if (holder[b] != kNone) current[b] = AutoSetId(live[holder[b]]->record.id);
+    }
+    const std::vector<ReplicaSetId> target = Assign(current, sets);
+
+    std::map<MemberId, std::vector<uint16_t>> adopts;
+    std::map<std::pair<MemberId, MemberId>, std::vector<uint16_t>> moves;
+    for (uint32_t b = 0; b < kNumBuckets; ++b) {
+      if (moving[b] || asked_.count(static_cast<uint16_t>(b)) > 0) continue;
+      if (target[b] == current[b]) continue;
+      auto tm = member_of_set.find(target[b]);
+      if (tm == member_of_set.end()) continue;
+      if (holder[b] == kNone) {
+        if (fresh) adopts[tm->second->record.id].push_back(static_cast<uint16_t>(b));
+        continue;
+      }
+      const Member* from = live[holder[b]];
+      if (from->state != MemberState::kAlive) continue;  // cannot move from a suspect now
+      moves[{from->record.id, tm->second->record.id}].push_back(static_cast<uint16_t>(b));
+    }
+    for (auto& [to, list] : adopts) {
+      busy = true;
+      for (uint16_t b : list) asked_[b] = round_;
+      SendToMember(to, AdoptMsg{self_, list}, [](Result<std::string>) {});
+    }
+    // Migrations, within each node's budget of batches.
+    std::map<MemberId, int64_t> send_budget, recv_budget;
+    for (const auto& [id, rep] : reports_) {
+      send_budget[id] = static_cast<int64_t>(options_.max_send_batches) - rep.msg.send_batches;
+      recv_budget[id] = static_cast<int64_t>(options_.max_recv_batches) - rep.msg.recv_batches;
+    }
+    for (auto& [pair, list] : moves) {
+      busy = true;
+      const auto& [from, to] = pair;
+      for (size_t start = 0; start < list.size(); start += options_.batch_buckets) {
+        if (send_budget[from] <= 0 || recv_budget[to] <= 0) break;
+        --send_budget[from];
+        --recv_budget[to];
+        const size_t end = std::min(list.size(), start + options_.batch_buckets);
+        std::vector<uint16_t> batch(list.begin() + static_cast<long>(start),
+                                    list.begin() + static_cast<long>(end));
+        for (uint16_t b : batch) asked_[b] = round_;
+        const Member* tm = Live(to);
+        SendToMember(from, MigrateMsg{self_, to, tm ? tm->record.address : Endpoint{}, batch},
+                     [](Result<std::string>) {});
+      }
+    }
+  }
+  if (!fresh) busy = true;
+  next_round_at_ = now_ + (busy ? options_.busy_poll_interval_us : options_.poll_interval_us);
+}
+
+}  // namespace shoal::sharding
