@@ -1,5 +1,8 @@
 #include "admin/api.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
@@ -27,13 +30,94 @@ nlohmann::json MembersJson(const membership::MemberTable& table) {
   return {{"self", table.self().ToString()}, {"version", table.version()}, {"members", members}};
 }
 
+nlohmann::json BucketsJson(const node::ShardingDriver::Snapshot& snap,
+                           const membership::MemberTable* table, const membership::MemberId& self) {
+  const sharding::BucketMap& map = *snap.map;
+  nlohmann::json nodes = nlohmann::json::array();
+  for (size_t i = 0; i < map.sets().size(); ++i) {
+    const sharding::SetInfo& s = map.sets()[i];
+    nodes.push_back({{"id", s.leader.ToString()},
+                     {"replica_set", s.id.value()},
+                     {"weight", s.weight},
+                     {"address", s.cluster.ToString()},
+                     {"client", s.client.ToString()},
+                     {"buckets", map.CountOf(static_cast<uint16_t>(i))},
+                     {"keys", s.keys},
+                     {"self", s.leader == self}});
+  }
+  // Members that own nothing (yet): joining, leaving, or not storage nodes.
+  if (table != nullptr) {
+    for (const membership::Member& m : table->members()) {
+      if (m.state != membership::MemberState::kAlive) continue;
+      bool listed = false;
+      for (const auto& s : map.sets()) listed |= s.leader == m.record.id;
+      if (listed) continue;
+      nodes.push_back({{"id", m.record.id.ToString()},
+                       {"replica_set", sharding::AutoSetId(m.record.id).value()},
+                       {"weight", m.record.weight},
+                       {"address", m.record.address.ToString()},
+                       {"client", Endpoint{m.record.address.host, m.record.client_port}.ToString()},
+                       {"buckets", 0},
+                       {"keys", 0},
+                       {"self", m.record.id == self}});
+    }
+  }
+  nlohmann::json ranges = nlohmann::json::array();
+  for (const auto& r : map.Ranges()) {
+    ranges.push_back({{"first", r.first},
+                      {"last", r.last},
+                      {"node", map.sets()[r.set_index].leader.ToString()}});
+  }
+  nlohmann::json flights = nlohmann::json::array();
+  for (const auto& f : snap.flights) {
+    flights.push_back({{"direction", f.outgoing ? "out" : "in"},
+                       {"peer", f.peer.ToString()},
+                       {"buckets", f.buckets},
+                       {"phase", f.phase}});
+  }
+  const auto& c = snap.counters;
+  return {{"epoch", map.epoch().value()},
+          {"unowned", map.Unowned()},
+          {"coordinator", snap.coordinator_id.ToString()},
+          {"nodes", nodes},
+          {"ranges", ranges},
+          {"local",
+           {{"active", snap.active},
+            {"sending", snap.sending},
+            {"receiving", snap.receiving},
+            {"garbage", snap.garbage},
+            {"leaving", snap.leaving},
+            {"migrations", flights},
+            {"buckets_sent", c.sent_buckets},
+            {"buckets_received", c.received_buckets},
+            {"buckets_adopted", c.adopted},
+            {"buckets_lost", c.lost},
+            {"batches_aborted", c.aborted_batches}}}};
+}
+
 void RegisterNodeApi(AdminServer& http, const std::atomic<node::Server*>& server) {
+  http.Get("/api/v1/buckets", [&server](const HttpRequest&) {
+    node::Server* s = server.load();
+    node::ClusterNode* cluster = s != nullptr ? s->cluster() : nullptr;
+    const node::ShardingDriver* sharding = cluster != nullptr ? cluster->sharding() : nullptr;
+    if (sharding == nullptr) return HttpReply::Problem(503, "sharding is not running");
+    const auto snap = sharding->snapshot();
+    if (snap.map == nullptr) return HttpReply::Problem(503, "no bucket map yet");
+    auto table = cluster->members();
+    return HttpReply::Json(BucketsJson(snap, table.get(), cluster->id()));
+  });
   http.Get("/api/v1/members", [&server](const HttpRequest&) {
     node::Server* s = server.load();
     node::ClusterNode* cluster = s != nullptr ? s->cluster() : nullptr;
     auto table = cluster != nullptr ? cluster->members() : nullptr;
     if (table == nullptr) return HttpReply::Problem(503, "membership is not running");
     return HttpReply::Json(MembersJson(*table));
+  });
+  // Graceful leave: the same as SIGTERM (hand the buckets over, leave the membership, exit).
+  http.Post("/api/v1/leave", [&server](const HttpRequest&) {
+    if (server.load() == nullptr) return HttpReply::Problem(503, "the node is not running");
+    ::kill(::getpid(), SIGTERM);
+    return HttpReply::Json({{"leaving", true}}, 202);
   });
   http.Post("/api/v1/join", [&server](const HttpRequest& req) {
     auto body = req.JsonBody();

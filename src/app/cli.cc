@@ -49,9 +49,8 @@ struct Planned {
   std::string_view name;
   std::string_view what;
 };
-constexpr std::array<Planned, 2> kPlanned = {{
+constexpr std::array<Planned, 1> kPlanned = {{
     {Command::kStart, "start", "start a local 3-node cluster for development"},
-    {Command::kLeave, "leave", "remove a node from its cluster gracefully"},
 }};
 constexpr int kPlannedExitCode = 2;
 
@@ -214,6 +213,14 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
       ->required()
       ->expected(1, -1);
 
+  std::string leave_node = "127.0.0.1:7379";
+  CLI::App* leave = app.add_subcommand(
+      "leave",
+      "Make a running node leave its cluster gracefully: it hands its buckets to the others, "
+      "then exits");
+  leave->add_option("--node", leave_node, "the node's admin address HOST:HTTP-PORT")
+      ->capture_default_str();
+
   // planned
   std::array<CLI::App*, kPlanned.size()> planned{};
   for (size_t i = 0; i < kPlanned.size(); ++i) {
@@ -263,6 +270,12 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
     inv.command = Command::kJoin;
     inv.node = join_node;
     inv.args = join_seeds;
+    return inv;
+  }
+
+  if (leave->parsed()) {
+    inv.command = Command::kLeave;
+    inv.node = leave_node;
     return inv;
   }
 

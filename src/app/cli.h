@@ -43,8 +43,8 @@ enum class Command {
   kVersion,  // version was printed, exit_code is 0
   kStart,    // planned: start a local 3-node cluster
   kStatus,   // planned: show a cluster's members and health
-  kJoin,     // planned: add a node to a cluster
-  kLeave,    // planned: remove a node from a cluster gracefully
+  kJoin,     // tell a node to join a cluster through seeds
+  kLeave,    // make a node leave its cluster gracefully (hand over its buckets, exit)
 };
 
 std::string_view ToString(Command command);

@@ -102,6 +102,31 @@ int Status(const shoal::app::Invocation& inv) {
   }
   std::printf("(* = the node asked; view version %llu)\n",
               static_cast<unsigned long long>(doc["version"].get<uint64_t>()));
+  // The bucket distribution, as this node knows it.
+  auto buckets = shoal::admin::HttpGet(inv.node, "/api/v1/buckets");
+  if (!buckets.ok() || buckets->status != 200) return 0;
+  const auto bd = nlohmann::json::parse(buckets->body, nullptr, false);
+  if (bd.is_discarded() || !bd.contains("nodes")) return 0;
+  std::printf("\n%-34s %-22s %8s %10s %7s\n", "NODE", "CLIENT ADDRESS", "BUCKETS", "KEYS",
+              "WEIGHT");
+  for (const auto& n : bd["nodes"]) {
+    std::string id = n["id"].get<std::string>();
+    if (n.value("self", false)) id += "*";
+    std::printf("%-34s %-22s %8u %10llu %7u\n", id.c_str(), n["client"].get<std::string>().c_str(),
+                n["buckets"].get<unsigned>(),
+                static_cast<unsigned long long>(n["keys"].get<uint64_t>()),
+                n["weight"].get<unsigned>());
+  }
+  const auto& local = bd["local"];
+  std::printf(
+      "(map epoch %llu, %u buckets unowned, coordinator %s; here: %u migrations in flight, "
+      "%llu buckets sent, %llu received, %llu lost with dead nodes)\n",
+      static_cast<unsigned long long>(bd["epoch"].get<uint64_t>()), bd["unowned"].get<unsigned>(),
+      bd["coordinator"].get<std::string>().substr(0, 8).c_str(),
+      static_cast<unsigned>(local["migrations"].size()),
+      static_cast<unsigned long long>(local["buckets_sent"].get<uint64_t>()),
+      static_cast<unsigned long long>(local["buckets_received"].get<uint64_t>()),
+      static_cast<unsigned long long>(local["buckets_lost"].get<uint64_t>()));
   return 0;
 }
 
@@ -122,6 +147,22 @@ int Join(const shoal::app::Invocation& inv) {
   return 0;
 }
 
+int Leave(const shoal::app::Invocation& inv) {
+  auto res = shoal::admin::HttpPost(inv.node, "/api/v1/leave", "{}");
+  if (!res.ok()) {
+    std::cerr << "shoal leave: " << res.error().message() << "\n";
+    return 1;
+  }
+  if (res->status / 100 != 2) {
+    std::cerr << "shoal leave: " << inv.node << " answered " << res->status << ": " << res->body
+              << "\n";
+    return 1;
+  }
+  std::cout << "leaving: " << inv.node
+            << " hands its buckets to the other nodes, then exits (watch 'shoal status')\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,6 +179,8 @@ int main(int argc, char** argv) {
       return Status(*inv);
     case shoal::app::Command::kJoin:
       return Join(*inv);
+    case shoal::app::Command::kLeave:
+      return Leave(*inv);
     default:
       std::cerr << "shoal: subcommand not implemented yet\n";
       return 2;

@@ -88,6 +88,7 @@ void ShardingDriver::UpdateSnapshot() {
   s.garbage = core_.CountIn(BucketState::kGarbage);
   s.counters = core_.counters();
   s.flights = core_.InFlight();
+  s.map = core_.map();
   std::lock_guard<std::mutex> lock(mu_);
   snapshot_ = std::move(s);
 }

@@ -53,6 +53,7 @@ class ShardingDriver final : public sharding::CoreIo {
     uint32_t active = 0, sending = 0, receiving = 0, garbage = 0;
     sharding::CoreCounters counters;
     std::vector<sharding::ShardingCore::Flight> flights;
+    std::shared_ptr<const sharding::BucketMap> map;
   };
   Snapshot snapshot() const;
 
