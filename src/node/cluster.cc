@@ -155,9 +155,14 @@ Status ClusterNode::Start() {
                                                  &clock_, opts);
     sharding_->Register(rpc_server_.get());
     engine_->set_cluster_cookie(cookie);
-    engine_->plane().set_enabled(true);
   }
   Publish();
+  if (sharding_ != nullptr) {
+    // A node alone takes every bucket now (the loop is not running yet: this thread may drive
+    // the core), so it serves from its first command; others wait for the coordinator.
+    sharding_->Tick();
+    engine_->plane().set_enabled(true);
+  }
   loop_.RunEvery(10, [this] { OnTick(); });
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "shoal-control");
@@ -264,12 +269,15 @@ bool ClusterNode::DrainBuckets(int64_t timeout_ms) {
     const auto snap = sharding_->snapshot();
     if (snap.leaving && snap.drained) return true;
     if (snap.leaving) {
-      // Nobody to hand over to: stop waiting.
+      // Nobody to hand over to (alone, or everyone else is leaving too): stop waiting.
       auto table = members();
       size_t others = 0;
       if (table != nullptr) {
         for (const auto& m : table->members()) {
-          others += m.record.id != identity_.id && m.state == membership::MemberState::kAlive;
+          auto it = m.record.labels.find(std::string(sharding::kLeavingLabel));
+          const bool leaving = it != m.record.labels.end() && it->second == "1";
+          others += m.record.id != identity_.id && m.state == membership::MemberState::kAlive &&
+                    !leaving;
         }
       }
       if (others == 0) return false;

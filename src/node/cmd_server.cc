@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "node/cluster.h"
+#include "node/cluster_replies.h"
 #include "node/engine.h"
 #include "node/keyspace.h"
 
@@ -127,7 +128,7 @@ DispatchResult Hello(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*
   rb.Bulk("id");
   rb.Integer(static_cast<int64_t>(c->id()));
   rb.Bulk("mode");
-  rb.Bulk("standalone");
+  rb.Bulk(e.plane().enabled() ? "cluster" : "standalone");
   rb.Bulk("role");
   rb.Bulk("master");
   rb.Bulk("modules");
@@ -157,6 +158,8 @@ DispatchResult Reset(Engine& e, resp::Connection* c, Args, resp::ReplyBuilder* o
   c->set_protocol(2);
   c->set_name("");
   Info(c)->authenticated = false;
+  Info(c)->asking = false;
+  Info(c)->readonly = false;
   resp::ReplyBuilder rb(out->out(), 2);
   rb.SimpleString("RESET");
   return kDone;
@@ -307,7 +310,8 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
     std::string s;
     if (on("server")) {
       s += "# Server\r\n";
-      s += "redis_version:7.2.0\r\nshoal_version:0.1.0\r\nredis_mode:standalone\r\n";
+      s += fmt::format("redis_version:7.2.0\r\nshoal_version:0.1.0\r\nredis_mode:{}\r\n",
+                       eng->plane().enabled() ? "cluster" : "standalone");
       s += fmt::format("os:Linux\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\n",
                        getpid());
       s += fmt::format("tcp_port:{}\r\n", cfg.port);
@@ -348,7 +352,8 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
       s += fmt::format("rejected_oom_commands:{}\r\n\r\n", ss.rejected_oom);
     }
     if (on("cluster")) {
-      s += "# Cluster\r\ncluster_enabled:0\r\n\r\n";
+      s += InfoClusterSection(eng->plane().enabled(), cfg.cluster_redirect,
+                              *eng->CurrentShard()->map(), eng->plane(), t.keys);
     }
     if (on("membership")) {
       s += "# Membership\r\n";
@@ -412,7 +417,7 @@ DispatchResult Config(Engine& e, resp::Connection*, Args a, resp::ReplyBuilder* 
     }
     // Read-only settings that clients and tools (redis-benchmark) ask about.
     static const std::pair<const char*, const char*> kFixed[] = {
-        {"save", ""}, {"appendonly", "no"}, {"databases", "1"}, {"cluster-enabled", "no"}};
+        {"save", ""}, {"appendonly", "no"}, {"databases", "1"}};
     for (auto& [k, v] : kFixed) {
       for (size_t i = 2; i < a.size(); ++i) {
         if (GlobMatch(Lower(a[i]), k, true)) {

@@ -76,6 +76,7 @@ std::span<const CommandSpec> StringCommands();
 std::span<const CommandSpec> KeyCommands();
 std::span<const CommandSpec> HashCommands();
 std::span<const CommandSpec> ServerCommands();
+std::span<const CommandSpec> ClusterCommands();
 
 // Shared reply texts (Redis's).
 inline constexpr std::string_view kWrongTypeErr =

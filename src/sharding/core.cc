@@ -505,6 +505,17 @@ void ShardingCore::UpdateCoordinator() {
 
 void ShardingCore::SendToMember(const MemberId& to, const Message& m,
                                 absl::AnyInvocable<void(Result<std::string>)> done) {
+  if (to == self_) {
+    // The coordinator's own part: carried out at once (nothing waits for its answer).
+    if (const auto* a = std::get_if<AdoptMsg>(&m)) {
+      HandleAdopt(*a);
+    } else if (const auto* d = std::get_if<DropMsg>(&m)) {
+      HandleDrop(*d);
+    } else if (const auto* g = std::get_if<MigrateMsg>(&m)) {
+      HandleMigrate(*g);
+    }
+    return;
+  }
   const Member* member = Live(to);
   if (member == nullptr) {
     // Never call back from inside the caller: the io layer would; emulate with an error now

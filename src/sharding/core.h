@@ -179,6 +179,8 @@ class ShardingCore {
   void StartRound();
   void OnRoundReply(uint64_t round, const membership::MemberId& member, Result<std::string> r);
   void Decide();
+  // Sends a coordinator request to a member; to itself, carries it out directly (Adopt, Drop and
+  // Migrate only: their callers ignore the answer, and `done` is not called).
   void SendToMember(const membership::MemberId& to, const Message& m,
                     absl::AnyInvocable<void(Result<std::string>)> done);
   const membership::Member* Live(const membership::MemberId& id) const;
