@@ -304,6 +304,9 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
       ss.keyspace_hits += x.keyspace_hits;
       ss.keyspace_misses += x.keyspace_misses;
       ss.rejected_oom += x.rejected_oom;
+      ss.forwarded_batches += x.forwarded_batches;
+      ss.forwarded_ops += x.forwarded_ops;
+      ss.held_writes += x.held_writes;
     }
     const config::ServerConfig cfg = eng->Config();
     const int64_t now = eng->clock()->NowUnixMillis();
@@ -354,6 +357,33 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
     if (on("cluster")) {
       s += InfoClusterSection(eng->plane().enabled(), cfg.cluster_redirect,
                               *eng->CurrentShard()->map(), eng->plane(), t.keys);
+    }
+    if (on("sharding") && eng->plane().enabled()) {
+      s += "# Sharding\r\n";
+      ClusterNode* cluster = eng->cluster();
+      const ShardingDriver* sd = cluster != nullptr ? cluster->sharding() : nullptr;
+      if (sd != nullptr) {
+        const ShardingDriver::Snapshot snap = sd->snapshot();
+        const auto& k = snap.counters;
+        s += fmt::format("coordinator:{}\r\ncoordinator_id:{}\r\nleaving:{}\r\n",
+                         snap.coordinator ? 1 : 0, snap.coordinator_id.ToString(),
+                         snap.leaving ? 1 : 0);
+        s += fmt::format("map_epoch:{}\r\nbuckets_active:{}\r\nbuckets_sending:{}\r\n", snap.epoch,
+                         snap.active, snap.sending);
+        s += fmt::format("buckets_receiving:{}\r\nbuckets_garbage:{}\r\nkeys:{}\r\n",
+                         snap.receiving, snap.garbage, t.keys);
+        s += fmt::format("migrations_in_flight:{}\r\nbuckets_sent:{}\r\nbuckets_received:{}\r\n",
+                         snap.flights.size(), k.sent_buckets, k.received_buckets);
+        s += fmt::format("migration_batches_sent:{}\r\nmigration_batches_aborted:{}\r\n",
+                         k.sent_batches, k.aborted_batches);
+        s += fmt::format("migration_bytes_sent:{}\r\nbuckets_adopted:{}\r\n", k.bytes_sent,
+                         k.adopted);
+        s += fmt::format("buckets_lost_with_dead_nodes:{}\r\nbuckets_dropped_duplicates:{}\r\n",
+                         k.lost, k.dropped);
+        s += fmt::format("maps_published:{}\r\n", k.maps_published);
+      }
+      s += fmt::format("forwarded_batches:{}\r\nforwarded_commands:{}\r\nheld_writes:{}\r\n\r\n",
+                       ss.forwarded_batches, ss.forwarded_ops, ss.held_writes);
     }
     if (on("membership")) {
       s += "# Membership\r\n";
