@@ -260,11 +260,20 @@ TEST(ServerConfig, ClusterSettings) {
   EXPECT_FALSE(c.SetAtRuntime("cluster-port", "1"));
   EXPECT_TRUE(c.Set("discovery-dns", "shoal-headless.default.svc:17000"));
   EXPECT_FALSE(c.Set("discovery-dns", "a:1,b:2"));
+  EXPECT_EQ(c.Get("cluster-mode"), "forward");
+  ASSERT_TRUE(c.SetAtRuntime("cluster-mode", "redirect"));
+  EXPECT_TRUE(c.cluster_redirect);
+  EXPECT_FALSE(c.Set("cluster-mode", "proxy"));
+  EXPECT_EQ(c.Get("cluster-enabled"), "yes");
+  EXPECT_FALSE(c.SetAtRuntime("cluster-enabled", "no"));
+  ASSERT_TRUE(c.Set("cluster-enabled", "no"));
+  EXPECT_FALSE(c.cluster_enabled);
+  EXPECT_FALSE(c.Set("cluster-enabled", "maybe"));
 }
 
 TEST(ServerConfig, NamesAndParams) {
   std::vector<std::string> names = ServerConfig::Names();
-  EXPECT_EQ(names.size(), 22u);
+  EXPECT_EQ(names.size(), 24u);
   EXPECT_THAT(names, ::testing::Contains("client-query-buffer-limit"));
   EXPECT_THAT(names, ::testing::Not(::testing::Contains("config-file")));
   std::vector<ParamInfo> params = ServerConfig::Params();
