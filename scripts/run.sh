@@ -44,11 +44,12 @@ for i in 1 2 3; do
     "${seeds[@]}" >"run/node$i.log" 2>&1 &
   pids+=($!)
 done
-# Ready when every node sees three members alive.
+# Ready when every node sees three members alive and every bucket has an owner.
 for _ in $(seq 1 100); do
   ready=0
   for i in 1 2 3; do
-    if redis-cli -p $((base + i - 1)) info membership 2>/dev/null | grep -q "members_alive:3"; then
+    if redis-cli -p $((base + i - 1)) info membership 2>/dev/null | grep -q "members_alive:3" &&
+      redis-cli -p $((base + i - 1)) cluster info 2>/dev/null | grep -q "cluster_state:ok"; then
       ready=$((ready + 1))
     fi
   done
@@ -63,13 +64,14 @@ cat <<MSG
 
   A 3-node shoal cluster is running (logs: run/node1.log .. run/node3.log)
 
-    connect:   redis-cli -p $base        (also -p $((base + 1)), -p $((base + 2)))
+    connect:   redis-cli -c -p $base     (any node serves any key; also -p $((base + 1)), -p $((base + 2)))
     members:   build/shoal status --node 127.0.0.1:$((base + 1000))
                curl http://127.0.0.1:$((base + 1000))/api/v1/members
     health:    curl http://127.0.0.1:$((base + 1000))/health
-    info:      redis-cli -p $base info membership
+    buckets:   curl http://127.0.0.1:$((base + 1000))/api/v1/buckets
+    info:      redis-cli -p $base info sharding ; redis-cli -p $base cluster shards
 
-  Keys are not sharded across the nodes yet (that is the next issue): each node serves its own
-  keyspace. Ctrl-C stops the cluster.
+  Keys are sharded over the three nodes in 16384 buckets; a node forwards a command for a key it
+  does not hold. Ctrl-C stops the cluster (each node hands its buckets over before it exits).
 MSG
 wait
