@@ -76,8 +76,8 @@ std::vector<std::string> FlagNames(uint32_t flags) {
   return out;
 }
 
-std::vector<size_t> KeyPositions(const CommandSpec& spec, Args args) {
-  std::vector<size_t> pos;
+KeyPosList KeyPositions(const CommandSpec& spec, Args args) {
+  KeyPosList pos;
   if (spec.first_key <= 0) return pos;
   const int argc = static_cast<int>(args.size());
   const int last = spec.last_key < 0 ? argc + spec.last_key : spec.last_key;

@@ -8,6 +8,8 @@
 //    (MSET, DEL of many keys, KEYS, SCAN, DBSIZE) through Engine::RunLocked.
 #pragma once
 
+#include <absl/container/inlined_vector.h>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -69,7 +71,8 @@ const CommandSpec* FindCommand(std::string_view name);
 std::span<const CommandSpec> AllCommands();
 std::vector<std::string> FlagNames(uint32_t flags);
 // Positions of the keys in `args` according to `spec` (COMMAND GETKEYS and routing).
-std::vector<size_t> KeyPositions(const CommandSpec& spec, Args args);
+using KeyPosList = absl::InlinedVector<size_t, 4>;
+KeyPosList KeyPositions(const CommandSpec& spec, Args args);
 
 // Per-group command lists, defined in cmd_*.cc.
 std::span<const CommandSpec> StringCommands();

@@ -155,7 +155,7 @@ resp::DispatchResult Engine::Dispatch(resp::Connection* c, Args args, resp::Repl
     if (spec->key_handler == nullptr) return spec->conn_handler(*this, c, args, out);
     // A multi-key command: when all its keys live on one worker it runs there like any keyed
     // command; otherwise its ConnHandler coordinates the workers.
-    const std::vector<size_t> pos = KeyPositions(*spec, args);
+    const KeyPosList pos = KeyPositions(*spec, args);
     target = ShardOf(args[pos[0]]);
     for (size_t p : pos) {
       if (ShardOf(args[p]) != target) return spec->conn_handler(*this, c, args, out);
@@ -276,7 +276,7 @@ resp::DispatchResult Engine::DispatchClustered(resp::Connection* c, ClientInfo* 
                                                resp::ReplyBuilder* out) {
   const bool redirect = Config_redirect();
   info->asking = false;
-  const std::vector<size_t> pos = KeyPositions(spec, args);
+  const KeyPosList pos = KeyPositions(spec, args);
   const uint16_t first = KeyBucket(args[pos[0]]).value();
   bool one_bucket = true;
   bool all_active = true;

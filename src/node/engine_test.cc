@@ -188,7 +188,7 @@ TEST(CommandTable, KeyPositionsAndLookup) {
   const CommandSpec* mset = FindCommand("MsEt");
   ASSERT_NE(mset, nullptr);
   std::vector<std::string_view> a = {"mset", "k1", "v1", "k2", "v2"};
-  EXPECT_EQ(KeyPositions(*mset, Args(a.data(), a.size())), (std::vector<size_t>{1, 3}));
+  EXPECT_EQ(KeyPositions(*mset, Args(a.data(), a.size())), (KeyPosList{1, 3}));
   EXPECT_EQ(FindCommand("nosuch"), nullptr);
 }
 

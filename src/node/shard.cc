@@ -139,7 +139,7 @@ bool Shard::RunOp(RemoteOp& op) {
   op.Views(&args);
   const BucketPlane& plane = engine_->plane();
   if (plane.enabled() && op.spec->first_key > 0) {
-    const std::vector<size_t> pos = KeyPositions(*op.spec, Args(args.data(), args.size()));
+    const KeyPosList pos = KeyPositions(*op.spec, Args(args.data(), args.size()));
     const bool write = (op.spec->flags & kCmdWrite) != 0;
     for (size_t p : pos) {
       const uint16_t b = KeyBucket(args[p]).value();
