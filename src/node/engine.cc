@@ -147,6 +147,7 @@ resp::DispatchResult Engine::Dispatch(resp::Connection* c, Args args, resp::Repl
     out->Error("NOAUTH Authentication required.");
     return resp::DispatchResult::kDone;
   }
+  if (!info->tx_buckets.empty()) info->tx_buckets.clear();  // left by a command that did not lock
   if (spec->first_key > 0 && plane_.enabled()) {
     return DispatchClustered(c, info, *spec, args, out);
   }

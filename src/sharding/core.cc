@@ -641,9 +641,13 @@ void ShardingCore::Decide() {
   }
 
   // Requests asked in earlier rounds that the reports do not show yet: leave those buckets be
-  // for a few rounds.
+  // for a few rounds. A request the reports show carried out (the bucket held by someone else
+  // than when asked, and not moving) no longer holds its bucket back.
   for (auto it = asked_.begin(); it != asked_.end();) {
-    it = round_ - it->second > 3 ? asked_.erase(it) : std::next(it);
+    const uint16_t b = it->first;
+    const MemberId now_holder = holder[b] == kNone ? MemberId() : live[holder[b]]->record.id;
+    const bool seen = fresh && !moving[b] && now_holder != it->second.holder;
+    it = seen || round_ - it->second.round > 3 ? asked_.erase(it) : std::next(it);
   }
 
   // The map, from the holdings.
@@ -732,7 +736,7 @@ void ShardingCore::Decide() {
     }
     for (auto& [to, list] : adopts) {
       busy = true;
-      for (uint16_t b : list) asked_[b] = round_;
+      for (uint16_t b : list) asked_[b] = Asked{round_, MemberId()};
       SendToMember(to, AdoptMsg{self_, list}, [](Result<std::string>) {});
     }
     // Migrations, within each node's budget of batches.
@@ -751,7 +755,7 @@ void ShardingCore::Decide() {
         const size_t end = std::min(list.size(), start + options_.batch_buckets);
         std::vector<uint16_t> batch(list.begin() + static_cast<long>(start),
                                     list.begin() + static_cast<long>(end));
-        for (uint16_t b : batch) asked_[b] = round_;
+        for (uint16_t b : batch) asked_[b] = Asked{round_, from};
         const Member* tm = Live(to);
         SendToMember(from, MigrateMsg{self_, to, tm ? tm->record.address : Endpoint{}, batch},
                      [](Result<std::string>) {});

@@ -211,8 +211,13 @@ class ShardingCore {
   int64_t next_round_at_ = 0;
   bool busy_ = false;
   std::map<membership::MemberId, Report> reports_;
-  // Adopts and migrations asked for and not yet seen in reports: bucket -> round asked.
-  std::map<uint16_t, uint64_t> asked_;
+  // Adopts and migrations asked for and not yet seen in reports: bucket -> round asked, and who
+  // held the bucket then (none for an adopt).
+  struct Asked {
+    uint64_t round = 0;
+    membership::MemberId holder;
+  };
+  std::map<uint16_t, Asked> asked_;
   std::shared_ptr<const BucketMap> published_;
   uint64_t lost_buckets_ = 0;  // counted by the coordinator: buckets whose owner died
 };

@@ -358,3 +358,293 @@ class RespReader:
     def command(self, *args):
         self.sock.sendall(encode_command(*args))
         return self.read()
+
+
+# -- clusters of nodes ---------------------------------------------------------------------------
+
+NUM_BUCKETS = 16384
+
+
+def free_cluster_port():
+    """A port free a moment ago for both TCP and UDP on loopback (the cluster port needs both)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            try:
+                u.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free TCP+UDP port found")
+
+
+def parse_info(text):
+    """INFO text (str or bytes) as a dict of strings; redis-py's parsed dicts pass through."""
+    if isinstance(text, dict):
+        return {k: str(v) for k, v in text.items()}
+    if isinstance(text, bytes):
+        text = text.decode()
+    out = {}
+    for line in text.splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, v = line.split(":", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+class ClusterNode(ShoalServer):
+    """One `shoal serve` cluster member: its own client and cluster ports, a cookie, seeds, an
+    optional data dir (keeps its id across restarts) and a cluster mode (forward/redirect). The
+    admin HTTP API is off. SHOAL_* variables of the caller's environment do not leak in."""
+
+    def __init__(self, name, *, cookie, seeds=(), data_dir=None, cluster_mode=None, **kw):
+        kw.setdefault("threads", 1)
+        super().__init__(**kw)
+        self.name = name
+        self.cookie = cookie
+        self.seeds = list(seeds)
+        self.data_dir = data_dir
+        self.cluster_mode = cluster_mode
+        self.cluster_port = None
+
+    def _argv(self):
+        argv = super()._argv()
+        argv += ["--cluster-port", str(self.cluster_port), "--http-port", "-1",
+                 "--cookie", self.cookie]
+        if self.data_dir:
+            argv += ["--data-dir", self.data_dir]
+        if self.seeds:
+            argv += ["--seeds", ",".join(self.seeds)]
+        if self.cluster_mode:
+            argv += ["--set", f"cluster-mode={self.cluster_mode}"]
+        return argv
+
+    @property
+    def cluster_address(self):
+        return f"127.0.0.1:{self.cluster_port}"
+
+    def start(self, attempts=5, keep_ports=False):
+        """Starts the node (returns once it answers PING: it may not serve keys yet); with
+        keep_ports, the first attempt reuses the ports of its previous run."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
+        last_error = None
+        for attempt in range(attempts):
+            if not (keep_ports and attempt == 0 and self.port):
+                self.port = free_port()
+                self.cluster_port = free_cluster_port()
+            self._log_text = ""
+            self._log = tempfile.TemporaryFile()
+            self.proc = subprocess.Popen(self._argv(), stdout=self._log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=env)
+            try:
+                self._wait_ready()
+                self._check_identity()
+                return self
+            except Exception as e:  # a port raced away, or a startup failure: retry on new ports
+                log = self.log()
+                self.stop()
+                last_error = RuntimeError(f"{self.name} did not start: {e}\n--- log ---\n{log}")
+        raise last_error
+
+    def kill9(self):
+        """Crashes the node (SIGKILL by pid) and reaps it; keeps its log."""
+        self.stop()
+
+    def send_sigterm(self):
+        os.kill(self.proc.pid, signal.SIGTERM)
+
+    def wait_exit(self, timeout=30.0):
+        """Waits for the process to exit; returns its status (None if it had to be killed)."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+        self.stop()
+        return rc
+
+    def info(self, section):
+        """INFO <section> as a dict of strings; None if the node does not answer."""
+        try:
+            with self.client(socket_timeout=2) as c:
+                return parse_info(c.execute_command("INFO", section))
+        except Exception:
+            return None
+
+    def cluster_info(self):
+        """INFO cluster as a dict with ints where they are numbers; None if no answer."""
+        info = self.info("cluster")
+        if info is None:
+            return None
+        return {k: int(v) if v.lstrip("-").isdigit() else v for k, v in info.items()}
+
+    def dbsize(self):
+        with self.client(socket_timeout=5) as c:
+            return c.dbsize()
+
+    def command(self, *args, timeout=5.0):
+        """One command over a fresh raw connection; error replies come back as RespError."""
+        with self.raw(timeout) as s:
+            return RespReader(s, timeout).command(*args)
+
+
+def start_cluster(count, *, cookie, prefix="node", data_root=None, **kw):
+    """Starts `count` ClusterNodes, the first one alone and the others with it as their seed.
+    With data_root, each gets data_root/<name> as its data dir. Returns the list; on failure,
+    every node started so far is stopped."""
+    nodes = []
+    try:
+        for i in range(1, count + 1):
+            name = f"{prefix}{i}"
+            node = ClusterNode(name, cookie=cookie,
+                               seeds=[nodes[0].cluster_address] if nodes else [],
+                               data_dir=os.path.join(data_root, name) if data_root else None, **kw)
+            nodes.append(node)
+            node.start()
+    except BaseException:
+        for n in nodes:
+            n.stop()
+        raise
+    return nodes
+
+
+def _serving_error(reply):
+    """An error reply that means "this key is not being served right now" (as opposed to MOVED or
+    ASK, which are a normal answer in redirect mode)."""
+    if isinstance(reply, RespError):
+        text = str(reply)
+        return not (text.startswith("MOVED ") or text.startswith("ASK "))
+    return False
+
+
+def probe_keys(count=64):
+    """Keys spread over the bucket space (one every 16384/count buckets or so)."""
+    return [f"probe:{i}" for i in range(count)]
+
+
+def parse_cluster_nodes(text):
+    """CLUSTER NODES text -> (set of config epochs, {"ip:port": number of slots})."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    epochs, owners = set(), {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) < 8:
+            continue
+        epochs.add(f[6])
+        addr = f[1].split("@")[0]
+        for r in f[8:]:
+            if r.startswith("["):  # a migration marker of myself's line
+                continue
+            a, _, b = r.partition("-")
+            owners[addr] = owners.get(addr, 0) + int(b or a) - int(a) + 1
+    return tuple(sorted(epochs)), owners
+
+
+def cluster_state(nodes, probes=None):
+    """One poll of a cluster: (settled?, description). Settled means every node answers, the
+    buckets they serve add up to 16384, none is being sent or received, all report the same map
+    epoch, each serves its even share within 2%, and GETs of the probe keys on every node get no
+    CLUSTERDOWN/TRYAGAIN/forwarding error. Where CLUSTER NODES exists, also: every node has the
+    same map, and it names each node for exactly the buckets that node serves."""
+    infos = {n.name: n.cluster_info() for n in nodes}
+    desc = "; ".join(
+        f"{name}: " + (f"served={i.get('buckets_served')} send={i.get('buckets_sending')} "
+                       f"recv={i.get('buckets_receiving')} epoch={i.get('cluster_epoch')} "
+                       f"keys={i.get('keys')}" if i else "no answer")
+        for name, i in infos.items())
+    if any(i is None or "buckets_served" not in i for i in infos.values()):
+        return False, desc
+    served = [i["buckets_served"] for i in infos.values()]
+    if sum(served) != NUM_BUCKETS:
+        return False, desc
+    if any(i["buckets_sending"] or i["buckets_receiving"] for i in infos.values()):
+        return False, desc
+    if len({i["cluster_epoch"] for i in infos.values()}) != 1:
+        return False, desc
+    share = NUM_BUCKETS / len(nodes)
+    if any(abs(s - share) > 0.02 * share for s in served):
+        return False, desc
+    # Where CLUSTER NODES is supported: every node has the same map (epoch and owners), and the
+    # map names each node for exactly the buckets it serves (maps follow migrations a little
+    # later).
+    maps = {}
+    for n in nodes:
+        try:
+            text = n.command("CLUSTER", "NODES", timeout=3)
+        except (OSError, EOFError) as e:
+            return False, f"{desc}; {n.name}: {e}"
+        if isinstance(text, RespError):
+            maps = None  # not supported (an older build): the checks above must do
+            break
+        maps[n.name] = parse_cluster_nodes(text)
+    if maps:
+        first = next(iter(maps.values()))
+        for name, m in maps.items():
+            if m != first:
+                return False, f"{desc}; maps differ: {name} has epoch {m[0]}, " \
+                              f"{next(iter(maps))} has {first[0]}"
+        epoch, owners = first
+        for n, i in zip(nodes, infos.values()):
+            mapped = owners.get(f"127.0.0.1:{n.port}", 0)
+            if mapped != i["buckets_served"]:
+                return False, f"{desc}; map (epoch {epoch}) names {n.name} for {mapped} buckets"
+    for n in nodes:
+        try:
+            with n.raw(3) as s:
+                reader = RespReader(s, 3)
+                keys = probes or probe_keys()
+                s.sendall(b"".join(encode_command("GET", k) for k in keys))
+                for k in keys:
+                    reply = reader.read()
+                    if _serving_error(reply):
+                        return False, f"{desc}; {n.name} GET {k}: {reply}"
+        except (OSError, EOFError) as e:
+            return False, f"{desc}; {n.name}: {e}"
+    return True, desc
+
+
+def wait_settled(nodes, timeout=30.0, total_keys=None, interval=0.05):
+    """Polls cluster_state until it holds (and, with total_keys, until the nodes' DBSIZEs add up to
+    it: copies of migrated buckets are dropped after the cut-over). Returns the seconds it took;
+    raises AssertionError with the last state on timeout."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    desc = ""
+    while True:
+        ok, desc = cluster_state(nodes)
+        if ok and total_keys is not None:
+            try:
+                sizes = [n.dbsize() for n in nodes]
+            except Exception as e:  # a node stopped answering
+                sizes, ok = str(e), False
+            if ok and sum(sizes) != total_keys:
+                ok = False
+            desc += f"; dbsize={sizes} (want sum {total_keys})"
+        if ok:
+            return time.monotonic() - t0
+        if time.monotonic() > deadline:
+            raise AssertionError(f"cluster not settled after {timeout}s: {desc}")
+        time.sleep(interval)
+
+
+def step(fn):
+    """For test classes whose tests are ordered steps on shared state (test_1_..., test_2_...):
+    runs a step only if every earlier step passed, and marks the class broken (its `broken`
+    attribute) if this one fails, so later steps are skipped instead of failing for the same
+    cause."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(self):
+        cls = type(self)
+        if getattr(cls, "broken", None):
+            self.skipTest(f"an earlier step failed ({cls.broken})")
+        try:
+            fn(self)
+        except unittest.SkipTest:
+            raise
+        except BaseException:
+            cls.broken = fn.__name__
+            raise
+
+    return wrapper
