@@ -11,14 +11,8 @@
 namespace shoal::sharding {
 namespace {
 
-// Seeds of the two bucket orders (see the header): any fixed values; changing them changes which
-// buckets move, so they are part of the algorithm.
-constexpr uint64_t kPoolSeed = 0x73686f616c706f6fULL;  // "shoalpoo"
-
-uint64_t HashU16(uint32_t v, uint64_t seed) {
-  const char bytes[2] = {static_cast<char>(v & 0xff), static_cast<char>((v >> 8) & 0xff)};
-  return Hash64(std::string_view(bytes, 2), seed);
-}
+// Which buckets move (highest ids released, pool handed out in ascending order) is part of the
+// algorithm: every coordinator must agree on it.
 
 uint64_t HashU64(uint64_t v, uint64_t seed) {
   char bytes[8];
@@ -26,8 +20,10 @@ uint64_t HashU64(uint64_t v, uint64_t seed) {
   return Hash64(std::string_view(bytes, 8), seed);
 }
 
-// Rank of a bucket within its owner's buckets: the lowest ranks are released first.
-uint64_t ReleaseRank(uint32_t bucket, ReplicaSetId owner) { return HashU16(bucket, owner.value()); }
+// Rank of a bucket within its owner's buckets: the lowest ranks are released first. A set gives
+// its highest bucket ids, so holdings stay in few contiguous ranges (CLUSTER SLOTS and NODES stay
+// short, as with Redis Cluster's rebalancing), not scattered one bucket at a time.
+uint64_t ReleaseRank(uint32_t bucket, ReplicaSetId /*owner*/) { return kNumBuckets - 1 - bucket; }
 
 enum class Direction { kAny, kGive, kTake };
 
@@ -115,16 +111,12 @@ class IdIndex {
   std::vector<Slot> slots_;
 };
 
-// All buckets in xxh3(bucket) order: the order in which pooled buckets are handed out.
+// All buckets in ascending order: the order in which pooled buckets are handed out, so that a
+// set receives runs of consecutive buckets.
 const std::vector<uint32_t>& PoolOrder() {
   static const std::vector<uint32_t> order = [] {
-    std::vector<std::pair<uint64_t, uint32_t>> ranked;
-    ranked.reserve(kNumBuckets);
-    for (uint32_t b = 0; b < kNumBuckets; ++b) ranked.emplace_back(HashU16(b, kPoolSeed), b);
-    std::sort(ranked.begin(), ranked.end());
-    std::vector<uint32_t> out;
-    out.reserve(kNumBuckets);
-    for (const auto& r : ranked) out.push_back(r.second);
+    std::vector<uint32_t> out(kNumBuckets);
+    for (uint32_t b = 0; b < kNumBuckets; ++b) out[b] = b;
     return out;
   }();
   return order;
@@ -175,7 +167,8 @@ std::vector<int> OwnerIndex(std::span<const ReplicaSetId> current,
   return out;
 }
 
-// Step 1 of the header: fills current, floor, ceil, lo, hi, may_take, may_give and target of every set.
+// Step 1 of the header: fills current, floor, ceil, lo, hi, may_take, may_give and target of every
+// set.
 void ComputeTargets(std::span<const int> owner_index, std::vector<SetState>& sets) {
   if (sets.empty()) return;
   uint32_t unlisted = 0;  // buckets unowned or owned by a set not in `sets`
