@@ -150,7 +150,11 @@ Status ClusterNode::Start() {
   if (engine_ != nullptr && cfg_.cluster_enabled) {
     sharding::CoreOptions opts;
     // Alone (no seeds, no discovery): serve at once; otherwise let the membership settle.
-    if (cfg_.seeds.empty() && cfg_.discovery_dns.empty()) opts.settle_us = 0;
+    if (cfg_.seeds.empty() && cfg_.discovery_dns.empty()) {
+      opts.settle_us = 0;
+    } else {
+      opts.join_before_adopting = true;
+    }
     sharding_ = std::make_unique<ShardingDriver>(engine_, &loop_, rpc_client_.get(), identity_.id,
                                                  &clock_, opts);
     sharding_->Register(rpc_server_.get());
@@ -276,8 +280,8 @@ bool ClusterNode::DrainBuckets(int64_t timeout_ms) {
         for (const auto& m : table->members()) {
           auto it = m.record.labels.find(std::string(sharding::kLeavingLabel));
           const bool leaving = it != m.record.labels.end() && it->second == "1";
-          others += m.record.id != identity_.id && m.state == membership::MemberState::kAlive &&
-                    !leaving;
+          others +=
+              m.record.id != identity_.id && m.state == membership::MemberState::kAlive && !leaving;
         }
       }
       if (others == 0) return false;

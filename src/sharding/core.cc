@@ -613,15 +613,27 @@ void ShardingCore::Decide() {
         continue;
       }
       // Two ACTIVE copies (views that disagreed, a partition): keep the one the last map named,
-      // else the lower id; drop the other (its writes since the split are lost).
+      // else the lower id; drop the other (its writes since the split are lost). Only in a round
+      // every live member answered (`fresh`), and while the keeper is still alive in our view: a
+      // round that waited for an answer that never came (up to the RPC timeout) acts on reports
+      // that old, and dropping the other copy of a keeper that died meanwhile (or that is known
+      // only from an older report) would leave the bucket to nobody.
+      // A copy reported with a higher map epoch belongs to the cluster that lived longer (a node
+      // that adopted buckets while it was alone loses to the cluster it then joined).
       const int other = holder[b];
       int keep = other;
       const SetInfo* named =
           published_ ? published_->OwnerOf(BucketId(static_cast<uint16_t>(b))) : nullptr;
-      if (named != nullptr && named->leader == live[i]->record.id) keep = static_cast<int>(i);
+      const Epoch mine = rep.epoch;
+      const Epoch theirs = reports_[live[other]->record.id].msg.epoch;
+      if (mine != theirs) {
+        if (mine > theirs) keep = static_cast<int>(i);
+      } else if (named != nullptr && named->leader == live[i]->record.id) {
+        keep = static_cast<int>(i);
+      }
       const int lose = keep == other ? static_cast<int>(i) : other;
       holder[b] = keep;
-      if (reports_[live[lose]->record.id].round == round_) {
+      if (fresh && live[keep]->state == MemberState::kAlive) {
         drops[live[lose]->record.id].push_back(static_cast<uint16_t>(b));
       }
     }
@@ -712,6 +724,10 @@ void ShardingCore::Decide() {
     member_of_set[id] = m;
   }
   bool busy = in_flight > 0;
+  // A node told to join a cluster does not create buckets while it knows no one else: they would
+  // duplicate the cluster's (see the duplicate rule above). Unless it stays alone for long.
+  const bool may_adopt = !options_.join_before_adopting || live.size() > 1 ||
+                         now_ - coordinating_since_ >= options_.alone_adopt_after_us;
   if (!sets.empty()) {
     std::vector<ReplicaSetId> current(kNumBuckets);
     for (uint32_t b = 0; b < kNumBuckets; ++b) {
@@ -727,7 +743,7 @@ void ShardingCore::Decide() {
       auto tm = member_of_set.find(target[b]);
       if (tm == member_of_set.end()) continue;
       if (holder[b] == kNone) {
-        if (fresh) adopts[tm->second->record.id].push_back(static_cast<uint16_t>(b));
+        if (fresh && may_adopt) adopts[tm->second->record.id].push_back(static_cast<uint16_t>(b));
         continue;
       }
       const Member* from = live[holder[b]];

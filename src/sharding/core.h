@@ -75,6 +75,10 @@ struct CoreOptions {
   uint32_t max_send_batches = 2;
   uint32_t max_recv_batches = 2;
   uint32_t batch_buckets = 256;  // buckets per migration batch
+  // A node started with seeds adopts unowned buckets only once its view has another member, or
+  // after being alone this long (its seeds may all be gone for good).
+  bool join_before_adopting = false;
+  int64_t alone_adopt_after_us = 10'000'000;
 };
 
 struct CoreCounters {
