@@ -257,22 +257,34 @@ void Shard::FlushForwards() {
   }
   std::map<Endpoint, std::vector<RemoteOp>> out;
   out.swap(forward_out_);
-  for (auto& [to, ops] : out) {
-    sharding::wire::Writer w;
-    w.Array(static_cast<uint32_t>(ops.size()));
-    std::vector<std::string_view> args;
-    for (const RemoteOp& op : ops) {
-      op.Views(&args);
-      w.Array(static_cast<uint32_t>(args.size() + 1));
-      w.U64(static_cast<uint64_t>(op.protocol));
-      for (auto a : args) w.Bin(a);
+  for (auto& [to, all] : out) {
+    // Batches of at most kForwardBatchBytes of arguments (a pipeline of big values must not
+    // make one frame over the RPC limit); sent in order on one connection, so they run in order.
+    size_t i = 0;
+    while (i < all.size()) {
+      std::vector<RemoteOp> ops;
+      size_t bytes = 0;
+      while (i < all.size() &&
+             (ops.empty() || bytes + all[i].argbuf.size() <= kForwardBatchBytes)) {
+        bytes += all[i].argbuf.size();
+        ops.push_back(std::move(all[i++]));
+      }
+      sharding::wire::Writer w;
+      w.Array(static_cast<uint32_t>(ops.size()));
+      std::vector<std::string_view> args;
+      for (const RemoteOp& op : ops) {
+        op.Views(&args);
+        w.Array(static_cast<uint32_t>(args.size() + 1));
+        w.U64(static_cast<uint64_t>(op.protocol));
+        for (auto a : args) w.Bin(a);
+      }
+      ++stats_.forwarded_batches;
+      stats_.forwarded_ops += ops.size();
+      rpc_->Call(to, kForwardMethod, w.Take(), kForwardTimeoutMs,
+                 [this, to = to, ops = std::move(ops)](Result<std::string> r) mutable {
+                   OnForwardReply(to, std::move(ops), std::move(r));
+                 });
     }
-    ++stats_.forwarded_batches;
-    stats_.forwarded_ops += ops.size();
-    rpc_->Call(to, kForwardMethod, w.Take(), kForwardTimeoutMs,
-               [this, to = to, ops = std::move(ops)](Result<std::string> r) mutable {
-                 OnForwardReply(to, std::move(ops), std::move(r));
-               });
   }
 }
 

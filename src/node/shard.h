@@ -46,6 +46,9 @@ class Engine;
 inline constexpr size_t kMaxHeldPerBucket = 100'000;  // then TRYAGAIN
 inline constexpr uint8_t kMaxHops = 5;                // forwards of one command
 inline constexpr int64_t kForwardTimeoutMs = 10'000;
+// Arguments per forwarded batch; one command larger than the RPC frame limit (64 MiB) cannot be
+// forwarded and fails with an error naming the limit.
+inline constexpr size_t kForwardBatchBytes = 4 << 20;
 
 // Where the reply of an op goes when it is not a client's: the parts of a command split over
 // buckets, or a batch forwarded by another node. Complete() may be called from any thread.
