@@ -648,3 +648,27 @@ def step(fn):
             raise
 
     return wrapper
+
+
+def slot_owners(node):
+    """The map as `node` has it (CLUSTER SLOTS): a list of 16384 "ip:port" strings (None for an
+    unowned slot), or None if CLUSTER SLOTS is not supported."""
+    reply = node.command("CLUSTER", "SLOTS")
+    if isinstance(reply, RespError):
+        return None
+    owners = [None] * NUM_BUCKETS
+    for entry in reply:
+        host, port = entry[2][0], entry[2][1]
+        addr = f"{host.decode() if isinstance(host, bytes) else host}:{port}"
+        for s in range(entry[0], entry[1] + 1):
+            owners[s] = addr
+    return owners
+
+
+def moved_slots(before, after):
+    """{(old owner, new owner): number of slots} for the slots whose owner changed."""
+    out = {}
+    for a, b in zip(before, after):
+        if a != b:
+            out[(a, b)] = out.get((a, b), 0) + 1
+    return out
