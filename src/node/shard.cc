@@ -303,11 +303,20 @@ void Shard::OnForwardReply(const Endpoint& to, std::vector<RemoteOp> ops, Result
       failure = e.what();
     }
   }
+  // Replies for this worker's own clients complete together: one write per client per batch.
+  std::vector<RemoteOp> mine;
+  auto finish = [&](RemoteOp&& op) {
+    if (op.sink == nullptr && op.origin == index_) {
+      mine.push_back(std::move(op));
+    } else {
+      FinishDeferred(std::move(op));
+    }
+  };
   for (size_t i = 0; i < ops.size(); ++i) {
     RemoteOp& op = ops[i];
     if (!failure.empty()) {
       op.reply = fmt::format("-ERR forwarding to {} failed: {}\r\n", to.ToString(), failure);
-      FinishDeferred(std::move(op));
+      finish(std::move(op));
       continue;
     }
     std::string& rep = replies[i];
@@ -333,8 +342,9 @@ void Shard::OnForwardReply(const Endpoint& to, std::vector<RemoteOp> ops, Result
       continue;
     }
     op.reply = std::move(rep);
-    FinishDeferred(std::move(op));
+    finish(std::move(op));
   }
+  if (!mine.empty()) CompleteBatch(std::move(mine));
 }
 
 std::optional<Endpoint> Shard::ClusterAddressOf(const Endpoint& client) const {
