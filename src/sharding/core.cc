@@ -379,6 +379,16 @@ void ShardingCore::FinishOutgoing(uint64_t id, bool committed) {
     SetStates(mine, BucketState::kGarbage, o->to);
     io_->DropBuckets(mine);
     counters_.sent_buckets += mine.size();
+    // The map may already name the new owner (an uncertain commit, settled after the coordinator
+    // saw T active and published): no later map need come, so settle those now, as HandleMap
+    // would have.
+    const ReplicaSetId self_set = AutoSetId(self_);
+    std::vector<uint16_t> settled;
+    for (uint16_t b : mine) {
+      const SetInfo* owner = map_->OwnerOf(BucketId(b));
+      if (owner != nullptr && owner->id != self_set) settled.push_back(b);
+    }
+    SetStates(settled, BucketState::kNone, MemberId());
   } else {
     SetStates(mine, BucketState::kActive, MemberId());
     ++counters_.aborted_batches;
@@ -598,6 +608,7 @@ void ShardingCore::Decide() {
   // Who holds what. ACTIVE wins over SENDING (the commit window: T active, S not yet told).
   constexpr int kNone = -1;
   std::vector<int> holder(kNumBuckets, kNone);
+  bool duplicates = false;  // two ACTIVE copies of some bucket: another coordinator was at work
   std::vector<bool> moving(kNumBuckets, false);  // sending or receiving somewhere
   std::map<MemberId, std::vector<uint16_t>> drops;
   uint32_t in_flight = 0;
@@ -620,6 +631,7 @@ void ShardingCore::Decide() {
       // only from an older report) would leave the bucket to nobody.
       // A copy reported with a higher map epoch belongs to the cluster that lived longer (a node
       // that adopted buckets while it was alone loses to the cluster it then joined).
+      duplicates = true;
       const int other = holder[b];
       int keep = other;
       const SetInfo* named =
@@ -685,8 +697,11 @@ void ShardingCore::Decide() {
   Epoch max_epoch = map_->epoch();
   if (published_ && published_->epoch() > max_epoch) max_epoch = published_->epoch();
   for (const auto& [id, rep] : reports_) max_epoch = std::max(max_epoch, rep.msg.epoch);
-  const bool changed =
-      published_ == nullptr || !published_->SameAssignment(map) || published_->epoch() < max_epoch;
+  // Duplicates mean that another coordinator (a partition's other side, a lone restarted node)
+  // published maps of its own, with epochs that may equal ours but a different content: nodes
+  // holding one of those would never take ours (same epoch), so publish a new one.
+  const bool changed = published_ == nullptr || !published_->SameAssignment(map) ||
+                       published_->epoch() < max_epoch || duplicates;
   if (changed) {
     // Buckets that had an owner in the last map and have none now: their owner died.
     if (published_ != nullptr) {

@@ -1,0 +1,451 @@
+// Scenario tests: N ShardingCores over real SWIM views in the deterministic simulator (ShardSim,
+// sharding/sim_harness.h), each scenario over many seeds (50 by default; SHOAL_SIM_SEEDS=n for
+// more, SHOAL_SIM_SEED=s for one). A failure names its seed; SHOAL_SIM_SEED=<seed> replays it.
+//
+// Checked in every scenario: never two nodes ACTIVE for one bucket at the same instant while no
+// partition, link fault or false death has happened (the harness checks it at every state
+// change); epochs only go up; chunks land only in RECEIVING buckets; nothing ACTIVE is dropped.
+// At the end of each scenario: one epoch everywhere, every bucket ACTIVE on exactly one node, the
+// map naming it, and every acknowledged write's last value in its bucket's holder unless a crash
+// or a split brain exposed the bucket to loss since (cache semantics); reads see the last
+// acknowledged write under the same exception.
+//
+// Debugging a seed: SHOAL_SIM_VERBOSE=1 prints state changes, maps, coordinator changes, SWIM
+// events and faults; SHOAL_SIM_BUCKET=<b> narrows the state changes and requests to one bucket.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "sharding/sim_harness.h"
+
+namespace shoal::sharding {
+namespace {
+
+using membership::MemberState;
+using sim::kMillisecond;
+using sim::kSecond;
+using Failures = std::vector<std::string>;
+
+// Runs `scenario` for each seed and reports every failure with its seed (at most 5 seeds' worth).
+// Returns the number of seeds run.
+int ForEachSeed(const std::function<Failures(uint64_t)>& scenario) {
+  log::SetLevel("error");  // the cores warn about every aborted migration
+  uint64_t first = 1, count = 50;
+  if (const char* s = std::getenv("SHOAL_SIM_SEED")) {
+    first = std::strtoull(s, nullptr, 10);
+    count = 1;
+  } else if (const char* n = std::getenv("SHOAL_SIM_SEEDS")) {
+    count = std::strtoull(n, nullptr, 10);
+  }
+  int failing = 0, run = 0;
+  for (uint64_t seed = first; seed < first + count && failing < 5; ++seed) {
+    const Failures f = scenario(seed);
+    ++run;
+    for (const std::string& what : f) ADD_FAILURE() << "seed " << seed << ": " << what;
+    failing += f.empty() ? 0 : 1;
+  }
+  return run;
+}
+
+ShardSimOptions Options(int nodes) {
+  ShardSimOptions o;
+  o.cluster.nodes = nodes;
+  o.verbose = std::getenv("SHOAL_SIM_VERBOSE") != nullptr;
+  if (const char* b = std::getenv("SHOAL_SIM_BUCKET")) o.verbose_bucket = std::atoi(b);
+  return o;
+}
+
+std::vector<int> Range(int n) {
+  std::vector<int> v(n);
+  for (int i = 0; i < n; ++i) v[i] = i;
+  return v;
+}
+
+std::vector<int> Without(std::vector<int> v, int x) {
+  std::erase(v, x);
+  return v;
+}
+
+int64_t Rand(SeededRng& rng, int64_t max) {
+  return static_cast<int64_t>(rng.Uniform(static_cast<uint64_t>(max)));
+}
+
+void CollectViolations(ShardSim& s, Failures& f) {
+  for (const std::string& v : s.violations()) f.push_back(v);
+  for (const std::string& v : s.cluster().violations()) f.push_back("swim: " + v);
+}
+
+// Views agree on `live`, then the sharding state converges over them; false (with the reason in
+// `f`) if either takes longer than its bound.
+bool Converge(ShardSim& s, Failures& f, const std::vector<int>& holders,
+              const std::vector<int>& viewers, int64_t view_timeout, int64_t shard_timeout) {
+  std::vector<int> live = viewers;
+  for (int h : holders) {
+    if (std::find(live.begin(), live.end(), h) == live.end()) live.push_back(h);
+  }
+  std::sort(live.begin(), live.end());
+  if (!s.cluster().RunUntil([&] { return s.cluster().ViewsAgree(live); }, view_timeout)) {
+    f.push_back("views never agreed:" + s.cluster().DescribeViews());
+    return false;
+  }
+  if (!s.cluster().RunUntil([&] { return s.Converged(holders, viewers, nullptr); }, shard_timeout,
+                            20 * kMillisecond)) {
+    std::string why;
+    s.Converged(holders, viewers, &why);
+    f.push_back(fmt::format("no convergence within {} s: {}{}", shard_timeout / kSecond, why,
+                            s.Describe()));
+    return false;
+  }
+  return true;
+}
+
+// Stops the clients and waits until no write is outstanding (and the state is still converged).
+bool Quiesce(ShardSim& s, Failures& f, const std::vector<int>& holders,
+             const std::vector<int>& viewers) {
+  s.StopWrites();
+  if (!s.cluster().RunUntil(
+          [&] { return s.WritesIdle() && s.Converged(holders, viewers, nullptr); }, 20 * kSecond,
+          20 * kMillisecond)) {
+    std::string why;
+    s.Converged(holders, viewers, &why);
+    f.push_back(
+        fmt::format("writes never settled (idle={}): {}{}", s.WritesIdle(), why, s.Describe()));
+    return false;
+  }
+  return true;
+}
+
+// Every node of `holders` holds its share of the buckets, within 5%.
+void CheckBalance(ShardSim& s, Failures& f, const std::vector<int>& holders) {
+  const std::vector<uint32_t> counts = s.ActiveCounts();
+  const double share = static_cast<double>(kNumBuckets) / static_cast<double>(holders.size());
+  for (int h : holders) {
+    if (counts[h] < share * 0.95 || counts[h] > share * 1.05) {
+      f.push_back(fmt::format("node {} holds {} buckets, share {:.1f}", h, counts[h], share));
+    }
+  }
+}
+
+// Reads served, and reads a SENDING node answered without a write its target had acknowledged.
+struct ReadStats {
+  uint64_t reads = 0, stale = 0;
+  void Add(const ShardSim& s) {
+    reads += s.reads();
+    stale += s.stale_sending_reads();
+  }
+  std::string ToString() const {
+    return fmt::format("reads {} (stale on SENDING: {})", reads, stale);
+  }
+};
+
+ShardSim::WriteCheck CheckWrites(ShardSim& s, Failures& f) {
+  const ShardSim::WriteCheck w = s.CheckWrites(f);
+  if (w.keys == 0) f.push_back("no write was acknowledged");
+  return w;
+}
+
+// 1. Five nodes start within a second; once their views agree, the buckets are spread over all of
+// them within bounded virtual time, and the state stays put.
+TEST(ShardingSim, BootstrapSpreadsBucketsEvenly) {
+  int64_t virtual_time = 0;
+  const int seeds = ForEachSeed([&](uint64_t seed) {
+    Failures f;
+    constexpr int kN = 5;
+    ShardSim s(seed, Options(kN));
+    if (!Converge(s, f, Range(kN), Range(kN), 10 * kSecond, 20 * kSecond)) return f;
+    CheckBalance(s, f, Range(kN));
+    const uint64_t epoch = s.core(0)->map()->epoch().value();
+    const std::vector<int> holders = s.Holders();
+    s.cluster().RunFor(5 * kSecond);
+    std::string why;
+    if (!s.Converged(Range(kN), Range(kN), &why)) f.push_back("unsettled later: " + why);
+    if (s.core(0)->map()->epoch().value() != epoch) f.push_back("epoch changed while stable");
+    if (s.Holders() != holders) f.push_back("buckets moved while stable");
+    // Nodes join within a second: a first coordinator may spread the buckets over the nodes it
+    // knows and the next one move some, but each bucket is adopted exactly once.
+    if (s.adopted() != kNumBuckets) {
+      f.push_back(fmt::format("{} buckets adopted, expected {}", s.adopted(), kNumBuckets));
+    }
+    CollectViolations(s, f);
+    virtual_time += s.Now();
+    return f;
+  });
+  std::printf("[  SUMMARY ] bootstrap: %d seeds, %.1f s virtual per seed\n", seeds,
+              static_cast<double>(virtual_time) / kSecond / seeds);
+}
+
+// 2. A fourth node joins three under continuous writes: about a quarter of the buckets move, all
+// of them to the new node, and every acknowledged write survives.
+TEST(ShardingSim, JoinUnderWritesMovesBucketsOnlyToTheNewNode) {
+  uint64_t total_moved = 0, total_keys = 0, min_moved = UINT64_MAX, max_moved = 0, acked = 0;
+  ReadStats reads;
+  const int seeds = ForEachSeed([&](uint64_t seed) {
+    Failures f;
+    ShardSim s(seed, Options(3));
+    SeededRng rng = s.sim().DeriveRng("test");
+    if (!Converge(s, f, Range(3), Range(3), 10 * kSecond, 20 * kSecond)) return f;
+    const std::vector<int> before = s.Holders();
+    const auto moves_before = s.moves();
+    const uint64_t adopted_before = s.adopted();
+    const uint64_t keys_before = s.keys_moved();
+    s.StartWrites();
+    s.cluster().RunFor(2 * kSecond + Rand(rng, 1 * kSecond));
+    const int fresh = s.AddNode();
+    if (!Converge(s, f, Range(4), Range(4), 10 * kSecond, 30 * kSecond)) return f;
+    s.cluster().RunFor(Rand(rng, 1 * kSecond));
+    if (!Quiesce(s, f, Range(4), Range(4))) return f;
+
+    const std::vector<int> after = s.Holders();
+    uint64_t moved = 0;
+    for (uint32_t b = 0; b < kNumBuckets; ++b) {
+      if (before[b] == after[b]) continue;
+      ++moved;
+      if (after[b] != fresh) {
+        f.push_back(fmt::format("bucket {} moved from node {} to node {}", b, before[b], after[b]));
+        break;
+      }
+    }
+    for (const auto& [pair, n] : s.moves()) {
+      auto it = moves_before.find(pair);
+      const uint64_t since = n - (it == moves_before.end() ? 0 : it->second);
+      if (since > 0 && pair.second != fresh) {
+        f.push_back(fmt::format("{} buckets migrated from node {} to node {}", since, pair.first,
+                                pair.second));
+      }
+    }
+    const double quarter = kNumBuckets / 4.0;
+    if (moved < quarter * 0.95 || moved > quarter * 1.05) {
+      f.push_back(fmt::format("{} buckets moved, expected about {}", moved, quarter));
+    }
+    if (s.adopted() != adopted_before) f.push_back("buckets adopted during the join");
+    CheckBalance(s, f, Range(4));
+    const ShardSim::WriteCheck w = CheckWrites(s, f);
+    if (w.excused != 0) f.push_back(fmt::format("{} keys exposed to loss", w.excused));
+    CollectViolations(s, f);
+    if (!s.strict()) f.push_back("a member was declared dead");
+    total_moved += moved;
+    min_moved = std::min(min_moved, moved);
+    max_moved = std::max(max_moved, moved);
+    total_keys += s.keys_moved() - keys_before;
+    acked += s.acks().size();
+    reads.Add(s);
+    return f;
+  });
+  std::printf(
+      "[  SUMMARY ] join: %d seeds, buckets moved per join avg %.1f (min %llu, max %llu), keys "
+      "moved avg %.1f, writes acknowledged avg %.1f, %s\n",
+      seeds, static_cast<double>(total_moved) / seeds, static_cast<unsigned long long>(min_moved),
+      static_cast<unsigned long long>(max_moved), static_cast<double>(total_keys) / seeds,
+      static_cast<double>(acked) / seeds, reads.ToString().c_str());
+}
+
+// 3. One of four nodes leaves gracefully under writes: it ends drained, its buckets went to the
+// others (and nothing else moved), and no acknowledged write was lost.
+TEST(ShardingSim, GracefulLeaveDrainsUnderWrites) {
+  int64_t drain_time = 0;
+  ReadStats reads;
+  const int seeds = ForEachSeed([&](uint64_t seed) {
+    Failures f;
+    constexpr int kN = 4;
+    ShardSim s(seed, Options(kN));
+    SeededRng rng = s.sim().DeriveRng("test");
+    if (!Converge(s, f, Range(kN), Range(kN), 10 * kSecond, 20 * kSecond)) return f;
+    s.StartWrites();
+    s.cluster().RunFor(Rand(rng, 1 * kSecond));
+    const int leaver = static_cast<int>(rng.Uniform(kN));
+    const std::vector<int> before = s.Holders();
+    const auto moves_before = s.moves();
+    const uint64_t adopted_before = s.adopted();
+    const int64_t start = s.Now();
+    s.SetLeaving(leaver);
+    const std::vector<int> rest = Without(Range(kN), leaver);
+    if (!s.cluster().RunUntil([&] { return s.core(leaver)->Drained(); }, 30 * kSecond,
+                              1 * kMillisecond)) {
+      f.push_back(fmt::format("node {} not drained within 30 s:{}", leaver, s.Describe()));
+      return f;
+    }
+    drain_time += s.Now() - start;
+    if (!s.cluster().RunUntil(
+            [&] { return s.core(leaver)->Drained() && s.Converged(rest, Range(kN), nullptr); },
+            30 * kSecond, 20 * kMillisecond)) {
+      std::string why;
+      s.Converged(rest, Range(kN), &why);
+      f.push_back(fmt::format("node {} not drained within 30 s (drained={}): {}{}", leaver,
+                              s.core(leaver)->Drained(), why, s.Describe()));
+      return f;
+    }
+    s.cluster().RunFor(Rand(rng, 1 * kSecond));
+    if (!Quiesce(s, f, rest, Range(kN))) return f;
+    if (!s.core(leaver)->Drained()) f.push_back("the leaver holds buckets again");
+    const std::vector<int> after = s.Holders();
+    for (uint32_t b = 0; b < kNumBuckets; ++b) {
+      if (before[b] != leaver && after[b] != before[b]) {
+        f.push_back(fmt::format("bucket {} moved from node {} to node {}", b, before[b], after[b]));
+        break;
+      }
+    }
+    for (const auto& [pair, n] : s.moves()) {
+      auto it = moves_before.find(pair);
+      const uint64_t since = n - (it == moves_before.end() ? 0 : it->second);
+      if (since > 0 && (pair.first != leaver || pair.second == leaver)) {
+        f.push_back(fmt::format("{} buckets migrated from node {} to node {}", since, pair.first,
+                                pair.second));
+      }
+    }
+    if (s.adopted() != adopted_before) f.push_back("buckets adopted during the leave");
+    CheckBalance(s, f, rest);
+    const ShardSim::WriteCheck w = CheckWrites(s, f);
+    if (w.excused != 0) f.push_back(fmt::format("{} keys exposed to loss", w.excused));
+    CollectViolations(s, f);
+    if (!s.strict()) f.push_back("a member was declared dead");
+    reads.Add(s);
+    return f;
+  });
+  std::printf("[  SUMMARY ] leave: %d seeds, drained after %.2f s virtual on average, %s\n", seeds,
+              static_cast<double>(drain_time) / kSecond / seeds, reads.ToString().c_str());
+}
+
+// 4. One of five nodes crashes under writes: once SWIM declares it dead its buckets are adopted
+// by the others (nothing else moves), every bucket has one owner, and the writes to the
+// survivors' buckets are intact.
+TEST(ShardingSim, CrashedNodesBucketsAreReadopted) {
+  uint64_t lost_keys = 0;
+  ReadStats reads;
+  const int seeds = ForEachSeed([&](uint64_t seed) {
+    Failures f;
+    constexpr int kN = 5;
+    ShardSim s(seed, Options(kN));
+    SeededRng rng = s.sim().DeriveRng("test");
+    if (!Converge(s, f, Range(kN), Range(kN), 10 * kSecond, 20 * kSecond)) return f;
+    s.StartWrites();
+    s.cluster().RunFor(Rand(rng, 1 * kSecond));
+    const int victim = static_cast<int>(rng.Uniform(kN));
+    const std::vector<int> before = s.Holders();
+    const auto moves_before = s.moves();
+    const uint64_t adopted_before = s.adopted();
+    s.Crash(victim);
+    const std::vector<int> live = Without(Range(kN), victim);
+    if (!s.cluster().RunUntil([&] { return s.cluster().AllSee(live, victim, MemberState::kDead); },
+                              30 * kSecond)) {
+      f.push_back("the crashed node is not dead everywhere within 30 s");
+      return f;
+    }
+    if (!Converge(s, f, live, live, 5 * kSecond, 20 * kSecond)) return f;
+    s.cluster().RunFor(Rand(rng, 1 * kSecond));
+    if (!Quiesce(s, f, live, live)) return f;
+    const std::vector<int> after = s.Holders();
+    uint64_t orphans = 0;
+    for (uint32_t b = 0; b < kNumBuckets; ++b) {
+      if (before[b] == victim) {
+        ++orphans;
+      } else if (after[b] != before[b]) {
+        f.push_back(fmt::format("bucket {} moved from node {} to node {}", b, before[b], after[b]));
+        break;
+      }
+    }
+    if (s.moves() != moves_before) f.push_back("buckets migrated after the crash");
+    if (s.adopted() - adopted_before != orphans) {
+      f.push_back(fmt::format("{} buckets adopted, the dead node held {}",
+                              s.adopted() - adopted_before, orphans));
+    }
+    CheckBalance(s, f, live);
+    const ShardSim::WriteCheck w = CheckWrites(s, f);
+    lost_keys += w.excused;
+    CollectViolations(s, f);
+    if (!s.strict()) f.push_back("a live member was declared dead");
+    reads.Add(s);
+    return f;
+  });
+  std::printf("[  SUMMARY ] crash: %d seeds, keys exposed by the crash avg %.1f, %s\n", seeds,
+              static_cast<double>(lost_keys) / seeds, reads.ToString().c_str());
+}
+
+// 5. Under writes: random partitions and heals, a crash and a restart, slow links. After healing
+// and a stable period: one epoch everywhere, every bucket ACTIVE on exactly one node, and every
+// write acknowledged since its bucket was last exposed to loss (crash, split brain) intact.
+TEST(ShardingSim, ConvergesAfterPartitionsCrashesAndDelays) {
+  uint64_t faults = 0, excused = 0, checked = 0;
+  ReadStats reads;
+  const int seeds = ForEachSeed([&](uint64_t seed) {
+    Failures f;
+    constexpr int kN = 5;
+    ShardSim s(seed, Options(kN));
+    SeededRng rng = s.sim().DeriveRng("test");
+    if (!Converge(s, f, Range(kN), Range(kN), 10 * kSecond, 20 * kSecond)) return f;
+    s.StartWrites();
+    bool partitioned = false, slow = false;
+    int crashed = -1, crashes = 0;
+    const int64_t end = s.Now() + 20 * kSecond;
+    while (s.Now() < end) {
+      s.cluster().RunFor(300 * kMillisecond + Rand(rng, 2 * kSecond));
+      ++faults;
+      switch (rng.Uniform(4)) {
+        case 0:
+        case 1:
+          if (partitioned) {
+            s.HealAll();
+            partitioned = false;
+          } else {
+            std::vector<int> a, b;
+            const int minority = 1 + static_cast<int>(rng.Uniform(2));
+            std::vector<int> order = Range(kN);
+            for (int i = kN - 1; i > 0; --i) {
+              std::swap(order[i], order[static_cast<size_t>(rng.Uniform(i + 1))]);
+            }
+            for (int i = 0; i < kN; ++i) (i < minority ? a : b).push_back(order[i]);
+            s.Partition(a, b);
+            partitioned = true;
+          }
+          break;
+        case 2:
+          if (crashed >= 0) {
+            s.Restart(crashed);
+            crashed = -1;
+          } else if (crashes < 2) {
+            crashed = static_cast<int>(rng.Uniform(kN));
+            s.Crash(crashed);
+            ++crashes;
+          }
+          break;
+        default:
+          if (slow) {
+            s.RestoreLinks();
+          } else {
+            s.SetLinkDelay(sim::DelayDistribution::Exponential(1 * kMillisecond, 30 * kMillisecond,
+                                                               400 * kMillisecond));
+          }
+          slow = !slow;
+          break;
+      }
+    }
+    s.HealAll();
+    s.RestoreLinks();
+    if (crashed >= 0) s.Restart(crashed);
+    if (!Converge(s, f, Range(kN), Range(kN), 60 * kSecond, 60 * kSecond)) return f;
+    s.cluster().RunFor(Rand(rng, 1 * kSecond));
+    if (!Quiesce(s, f, Range(kN), Range(kN))) return f;
+    CheckBalance(s, f, Range(kN));
+    const ShardSim::WriteCheck w = CheckWrites(s, f);
+    excused += w.excused;
+    checked += w.checked;
+    CollectViolations(s, f);
+    reads.Add(s);
+    return f;
+  });
+  std::printf(
+      "[  SUMMARY ] faults: %d seeds, %.1f fault steps per seed, keys checked avg %.1f, exposed "
+      "to loss avg %.1f, %s\n",
+      seeds, static_cast<double>(faults) / seeds, static_cast<double>(checked) / seeds,
+      static_cast<double>(excused) / seeds, reads.ToString().c_str());
+}
+
+}  // namespace
+}  // namespace shoal::sharding
