@@ -69,6 +69,7 @@ TEST(Messages, EveryKindRoundTrips) {
   rep.active.set(16383);
   rep.sending.emplace_back(uint16_t{5}, MemberId(9, 9));
   rep.receiving = {6, 7};
+  rep.garbage.emplace_back(uint16_t{8}, MemberId(7, 7));
   rep.send_batches = 1;
   rep.recv_batches = 2;
   rep.keys = 12345;
@@ -99,6 +100,9 @@ TEST(Messages, EveryKindRoundTrips) {
   EXPECT_EQ(r.sending.size(), 1u);
   EXPECT_EQ(r.receiving, (std::vector<uint16_t>{6, 7}));
   EXPECT_EQ(r.keys, 12345u);
+  ASSERT_EQ(r.garbage.size(), 1u);
+  EXPECT_EQ(r.garbage[0].first, 8);
+  EXPECT_EQ(r.garbage[0].second, MemberId(7, 7));
   auto t = std::get<TransferMsg>(*Decode(Encode(all[6])));
   EXPECT_EQ(t.chunk, std::string("chunk\0data", 10));
   EXPECT_EQ(t.buckets, (std::vector<uint16_t>{10, 11}));

@@ -162,6 +162,9 @@ void ShardingCore::OnRequest(const MemberId& from, std::string_view body, CoreIo
     (void)poll;
     reply(Encode(MakeReport()));
   } else if (auto* map = std::get_if<MapMsg>(&m)) {
+    // Remember who other coordinators' maps name, even in a map too old to take: a member named
+    // there that our view does not show means our view is behind (see Decide).
+    for (const SetInfo& set : map->map.sets()) named_[set.leader] = now_;
     HandleMap(std::move(map->map));
     reply(Encode(AckMsg{}));
   } else if (auto* adopt = std::get_if<AdoptMsg>(&m)) {
@@ -210,6 +213,9 @@ ReportMsg ShardingCore::MakeReport() {
         break;
       case BucketState::kReceiving:
         r.receiving.push_back(static_cast<uint16_t>(b));
+        break;
+      case BucketState::kGarbage:
+        r.garbage.emplace_back(static_cast<uint16_t>(b), peers_[b]);
         break;
       default:
         break;
@@ -659,6 +665,29 @@ void ShardingCore::Decide() {
     }
     for (uint16_t b : it->second.msg.receiving) moving[b] = true;
   }
+  // A bucket nobody here holds may still have an owner this view does not show (a member that
+  // joined a moment ago, known to the node that handed it over or to the map another
+  // coordinator published). Adopting it would make a second copy, and the duplicate rule might
+  // then drop the real one. So a bucket is an orphan only if every node it was last seen with —
+  // the peer of a GARBAGE copy, the owner in the newest map — is in this view (and then
+  // answered without it) or known to be dead.
+  auto unknown = [&](const MemberId& id) {
+    if (id.empty() || id == self_) return false;
+    if (view_ == nullptr) return true;
+    return view_->Find(id) == nullptr;
+  };
+  for (size_t i = 0; i < live.size(); ++i) {
+    auto it = reports_.find(live[i]->record.id);
+    if (it == reports_.end()) continue;
+    for (const auto& [b, to] : it->second.msg.garbage) {
+      if (holder[b] == kNone && unknown(to)) moving[b] = true;
+    }
+  }
+  for (uint32_t b = 0; b < kNumBuckets; ++b) {
+    if (holder[b] != kNone || moving[b]) continue;
+    const SetInfo* o = map_->OwnerOf(BucketId(static_cast<uint16_t>(b)));
+    if (o != nullptr && unknown(o->leader)) moving[b] = true;
+  }
   for (auto& [id, list] : drops) {
     if (list.empty()) continue;
     SendToMember(id, DropMsg{self_, list}, [](Result<std::string>) {});
@@ -741,8 +770,18 @@ void ShardingCore::Decide() {
   bool busy = in_flight > 0;
   // A node told to join a cluster does not create buckets while it knows no one else: they would
   // duplicate the cluster's (see the duplicate rule above). Unless it stays alone for long.
-  const bool may_adopt = !options_.join_before_adopting || live.size() > 1 ||
-                         now_ - coordinating_since_ >= options_.alone_adopt_after_us;
+  bool may_adopt = !options_.join_before_adopting || live.size() > 1 ||
+                   now_ - coordinating_since_ >= options_.alone_adopt_after_us;
+  // Nor while a map from another coordinator names a member this view lacks: that member may
+  // hold buckets that look unowned from here (SWIM has not told us of it yet).
+  for (auto it = named_.begin(); it != named_.end();) {
+    if (now_ - it->second > kNamedMemoryUs) {
+      it = named_.erase(it);
+      continue;
+    }
+    if (unknown(it->first)) may_adopt = false;
+    ++it;
+  }
   if (!sets.empty()) {
     std::vector<ReplicaSetId> current(kNumBuckets);
     for (uint32_t b = 0; b < kNumBuckets; ++b) {

@@ -223,6 +223,10 @@ class ShardingCore {
   };
   std::map<uint16_t, Asked> asked_;
   std::shared_ptr<const BucketMap> published_;
+  // Members named as owners by maps other nodes sent us, and when: adoption waits while one of
+  // them is missing from our view (kept for kNamedMemoryUs after the last map naming it).
+  static constexpr int64_t kNamedMemoryUs = 30'000'000;
+  std::map<membership::MemberId, int64_t> named_;
   uint64_t lost_buckets_ = 0;  // counted by the coordinator: buckets whose owner died
 };
 

@@ -38,7 +38,7 @@ struct EncodeVisitor {
     w.Id(m.coordinator);
   }
   void operator()(const ReportMsg& m) {
-    w.Array(9);
+    w.Array(10);
     w.U64(static_cast<uint64_t>(Kind::kReport));
     w.U64(m.epoch.value());
     w.Bool(m.leaving);
@@ -57,6 +57,12 @@ struct EncodeVisitor {
     w.U64(m.send_batches);
     w.U64(m.recv_batches);
     w.U64(m.keys);
+    w.Array(static_cast<uint32_t>(m.garbage.size()));
+    for (const auto& [b, to] : m.garbage) {
+      w.Array(2);
+      w.U64(b);
+      w.Id(to);
+    }
   }
   void operator()(const MapMsg& m) {
     w.Array(2);
@@ -120,7 +126,7 @@ Message DecodeOrThrow(const Reader& r) {
       need(2);
       return PollMsg{r.At(1).Id()};
     case Kind::kReport: {
-      need(9);
+      need(10);
       ReportMsg m;
       m.epoch = Epoch(r.At(1).U64());
       m.leaving = r.At(2).Bool();
@@ -142,6 +148,15 @@ Message DecodeOrThrow(const Reader& r) {
       m.send_batches = static_cast<uint32_t>(r.At(6).U64Max(1u << 20));
       m.recv_batches = static_cast<uint32_t>(r.At(7).U64Max(1u << 20));
       m.keys = r.At(8).U64();
+      Reader garbage = r.At(9);
+      const uint32_t ng = garbage.Array();
+      if (ng > kNumBuckets) throw WireError("too many garbage buckets");
+      for (uint32_t i = 0; i < ng; ++i) {
+        Reader e = garbage.At(i);
+        if (e.Array() != 2) throw WireError("bad garbage entry");
+        m.garbage.emplace_back(static_cast<uint16_t>(e.At(0).U64Max(kNumBuckets - 1)),
+                               e.At(1).Id());
+      }
       return m;
     }
     case Kind::kMap: {

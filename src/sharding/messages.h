@@ -42,8 +42,9 @@ struct ReportMsg {
   BucketSet active;                                                // ACTIVE or SENDING here
   std::vector<std::pair<uint16_t, membership::MemberId>> sending;  // bucket, to
   std::vector<uint16_t> receiving;
-  uint32_t send_batches = 0;  // outgoing migrations in flight
-  uint32_t recv_batches = 0;  // incoming migrations in flight
+  std::vector<std::pair<uint16_t, membership::MemberId>> garbage;  // bucket, handed to
+  uint32_t send_batches = 0;                                       // outgoing migrations in flight
+  uint32_t recv_batches = 0;                                       // incoming migrations in flight
   uint64_t keys = 0;
 };
 
