@@ -385,8 +385,8 @@ void Shard::CompleteBatch(std::vector<RemoteOp> ops) {
 
 void Shard::Cron() {
   CloseIdleClients();
-  approx_keys.store(table_.size(), std::memory_order_relaxed);
   if (locked_by_ != 0) return;  // a transaction's coordinator is using the table
+  approx_keys.store(table_.size(), std::memory_order_relaxed);
   table_.set_lru_clock(static_cast<uint32_t>(clock_->MonotonicMillis() / 1000));
   // Active expiry: like Redis's slow cycle, keep going while a round finds many expired keys,
   // within ~25% of one cron period.
