@@ -80,21 +80,24 @@ Status Server::Start() {
   }
   port_ = port;
   engine_->listen_address = cfg_.bind + ":" + std::to_string(port);
-  runtime_->Start([this](unsigned i) {
-    engine_->InitWorker(i);
-    acceptors_[i]->Start();
-  });
-  started_ = true;
+  // The control plane first: by the time a client is accepted, the workers have the member
+  // table and (alone) the bucket states queued ahead of it, so INFO and routing are complete
+  // from the first command. Messages posted to the workers wait until their loops run.
   config::ServerConfig cluster_cfg = cfg_;
   cluster_cfg.port = port;
   cluster_ = std::make_unique<ClusterNode>(cluster_cfg, engine_.get());
   Status cs = cluster_->Start();
   if (!cs.ok()) {
     cluster_.reset();
-    Stop();
+    acceptors_.clear();
     return cs;
   }
   engine_->set_cluster(cluster_.get());
+  runtime_->Start([this](unsigned i) {
+    engine_->InitWorker(i);
+    acceptors_[i]->Start();
+  });
+  started_ = true;
   return Status::Ok();
 }
 

@@ -397,7 +397,15 @@ class MembershipTest(unittest.TestCase):
                                  seeds=[seed.cluster_address])
         self.extra.append(impostor)
         impostor.start()
-        impostor_id = impostor.membership()["node_id"]
+        # Its INFO shows its id once the control thread has published its first view to the
+        # workers (a moment after the port opens; longer under TSan).
+        impostor_info = {}
+        deadline = time.monotonic() + 10
+        while "node_id" not in impostor_info and time.monotonic() < deadline:
+            impostor_info = impostor.membership() or {}
+            if "node_id" not in impostor_info:
+                time.sleep(0.05)
+        impostor_id = impostor_info["node_id"]
         rejected = False
         deadline = time.monotonic() + IMPOSTOR_WATCH
         while time.monotonic() < deadline:
