@@ -394,10 +394,12 @@ def parse_info(text):
 
 class ClusterNode(ShoalServer):
     """One `shoal serve` cluster member: its own client and cluster ports, a cookie, seeds, an
-    optional data dir (keeps its id across restarts) and a cluster mode (forward/redirect). The
-    admin HTTP API is off. SHOAL_* variables of the caller's environment do not leak in."""
+    optional data dir (keeps its id across restarts), a cluster mode (forward/redirect) and, with
+    http=True, the admin HTTP API on a port of its own (off otherwise). SHOAL_* variables of the
+    caller's environment do not leak in."""
 
-    def __init__(self, name, *, cookie, seeds=(), data_dir=None, cluster_mode=None, **kw):
+    def __init__(self, name, *, cookie, seeds=(), data_dir=None, cluster_mode=None, http=False,
+                 **kw):
         kw.setdefault("threads", 1)
         super().__init__(**kw)
         self.name = name
@@ -405,11 +407,14 @@ class ClusterNode(ShoalServer):
         self.seeds = list(seeds)
         self.data_dir = data_dir
         self.cluster_mode = cluster_mode
+        self.http = http
         self.cluster_port = None
+        self.http_port = None
 
     def _argv(self):
         argv = super()._argv()
-        argv += ["--cluster-port", str(self.cluster_port), "--http-port", "-1",
+        http_port = str(self.http_port) if self.http else "-1"
+        argv += ["--cluster-port", str(self.cluster_port), "--http-port", http_port,
                  "--cookie", self.cookie]
         if self.data_dir:
             argv += ["--data-dir", self.data_dir]
@@ -432,6 +437,7 @@ class ClusterNode(ShoalServer):
             if not (keep_ports and attempt == 0 and self.port):
                 self.port = free_port()
                 self.cluster_port = free_cluster_port()
+                self.http_port = free_port() if self.http else None
             self._log_text = ""
             self._log = tempfile.TemporaryFile()
             self.proc = subprocess.Popen(self._argv(), stdout=self._log, stderr=subprocess.STDOUT,

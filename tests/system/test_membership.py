@@ -16,7 +16,6 @@ taking its link down, then reconnected) where it can: as root with iproute2; oth
 (also with SHOAL_SKIP_NETNS=1).
 """
 
-import functools
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from shoal_harness import ShoalServer, find_binary, free_port, wait_until
+from shoal_harness import ClusterNode, find_binary, parse_info, step, wait_until
 
 COOKIE = "membership-test-cookie"
 WRONG_COOKIE = "not-the-membership-test-cookie"
@@ -42,93 +41,11 @@ POLL_TIMEOUT = 20.0
 IMPOSTOR_WATCH = 5.0
 
 
-def free_cluster_port():
-    """A port free a moment ago for both TCP and UDP on loopback (the cluster port needs both)."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            try:
-                u.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free TCP+UDP port found")
-
-
-def parse_info(text):
-    out = {}
-    for line in text.splitlines():
-        if ":" in line and not line.startswith("#"):
-            k, v = line.split(":", 1)
-            out[k.strip()] = v.strip()
-    return out
-
-
-class ClusterMember(ShoalServer):
-    """A ShoalServer with a cluster port, an HTTP port, a cookie, seeds and a data dir."""
+class ClusterMember(ClusterNode):
+    """A harness ClusterNode with a data dir and the admin HTTP API on."""
 
     def __init__(self, name, *, cookie, data_dir, seeds=(), **kw):
-        kw.setdefault("threads", 1)
-        super().__init__(**kw)
-        self.name = name
-        self.cookie = cookie
-        self.data_dir = data_dir
-        self.seeds = list(seeds)
-        self.cluster_port = None
-        self.http_port = None
-
-    def _argv(self):
-        argv = super()._argv()
-        argv += ["--cluster-port", str(self.cluster_port), "--http-port", str(self.http_port),
-                 "--cookie", self.cookie, "--data-dir", self.data_dir]
-        if self.seeds:
-            argv += ["--seeds", ",".join(self.seeds)]
-        return argv
-
-    @property
-    def cluster_address(self):
-        return f"127.0.0.1:{self.cluster_port}"
-
-    def start(self, attempts=5, keep_ports=False):
-        """Starts the node; with keep_ports, first tries the ports of its previous run."""
-        # Settings from the caller's environment (SHOAL_SEEDS, SHOAL_COOKIE, ...) must not leak in.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
-        last_error = None
-        for attempt in range(attempts):
-            if not (keep_ports and attempt == 0 and self.port):
-                self.port = free_port()
-                self.cluster_port = free_cluster_port()
-                self.http_port = free_port()
-            self._log_text = ""
-            self._log = tempfile.TemporaryFile()
-            self.proc = subprocess.Popen(self._argv(), stdout=self._log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, env=env)
-            try:
-                self._wait_ready()
-                self._check_identity()
-                return self
-            except Exception as e:  # a port raced away, or a startup failure: retry on new ports
-                log = self.log()
-                self.stop()
-                last_error = RuntimeError(f"{self.name} did not start: {e}\n--- log ---\n{log}")
-        raise last_error
-
-    def kill9(self):
-        """Crashes the node (SIGKILL) and reaps it; keeps its log."""
-        self.stop()
-
-    def send_sigterm(self):
-        """Asks the node to leave gracefully and exit (see wait_exit)."""
-        os.kill(self.proc.pid, signal.SIGTERM)
-
-    def wait_exit(self, timeout=15.0):
-        """Waits for the process to exit; returns its status (None if it had to be killed)."""
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            rc = None
-        self.stop()  # SIGKILL by pid if it is still running; keeps the log
-        return rc
+        super().__init__(name, cookie=cookie, seeds=seeds, data_dir=data_dir, http=True, **kw)
 
     def membership(self):
         """INFO membership as a dict of strings; None if the node does not answer."""
@@ -162,25 +79,6 @@ class ClusterMember(ShoalServer):
 
 def counts(info):
     return {s: int(info.get(f"members_{s}", -1)) for s in ("alive", "suspect", "dead", "left")}
-
-
-def step(fn):
-    """Runs a step only if every earlier step passed; marks the class broken if this one fails."""
-
-    @functools.wraps(fn)
-    def wrapper(self):
-        cls = type(self)
-        if cls.broken:
-            self.skipTest(f"an earlier step failed ({cls.broken})")
-        try:
-            fn(self)
-        except unittest.SkipTest:
-            raise
-        except BaseException:
-            cls.broken = fn.__name__
-            raise
-
-    return wrapper
 
 
 class MembershipTest(unittest.TestCase):
