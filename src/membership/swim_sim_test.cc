@@ -14,27 +14,15 @@
 #include <vector>
 
 #include "membership/sim_cluster.h"
+#include "sim/scenario.h"
 
 namespace shoal::membership {
 namespace {
 
-using Failures = std::vector<std::string>;
+using sim::Failures;
 
-// Runs `scenario` for each seed and reports every failure with its seed (at most 5 seeds' worth).
 void ForEachSeed(const std::function<Failures(uint64_t)>& scenario) {
-  uint64_t first = 1, count = 200;
-  if (const char* s = std::getenv("SHOAL_SIM_SEED")) {
-    first = std::strtoull(s, nullptr, 10);
-    count = 1;
-  } else if (const char* n = std::getenv("SHOAL_SIM_SEEDS")) {
-    count = std::strtoull(n, nullptr, 10);
-  }
-  int failing = 0;
-  for (uint64_t seed = first; seed < first + count && failing < 5; ++seed) {
-    const Failures f = scenario(seed);
-    for (const std::string& what : f) ADD_FAILURE() << "seed " << seed << ": " << what;
-    failing += f.empty() ? 0 : 1;
-  }
+  sim::ForEachSeed(200, scenario);
 }
 
 SimClusterOptions Options(int nodes, double loss = 0.0) {
@@ -46,16 +34,8 @@ SimClusterOptions Options(int nodes, double loss = 0.0) {
   return o;
 }
 
-std::vector<int> Range(int n) {
-  std::vector<int> v(n);
-  for (int i = 0; i < n; ++i) v[i] = i;
-  return v;
-}
-
-std::vector<int> Without(std::vector<int> v, int x) {
-  std::erase(v, x);
-  return v;
-}
+using sim::Range;
+using sim::Without;
 
 // Samples incarnations every 500 ms for the harness's "never go back" check.
 void WatchIncarnations(SimCluster& c) {

@@ -25,34 +25,20 @@
 
 #include "common/log.h"
 #include "sharding/sim_harness.h"
+#include "sim/scenario.h"
 
 namespace shoal::sharding {
 namespace {
 
 using membership::MemberState;
+using sim::Failures;
 using sim::kMillisecond;
 using sim::kSecond;
-using Failures = std::vector<std::string>;
 
-// Runs `scenario` for each seed and reports every failure with its seed (at most 5 seeds' worth).
-// Returns the number of seeds run.
+// Runs `scenario` for each seed (sim/scenario.h), quietly. Returns the number of seeds run.
 int ForEachSeed(const std::function<Failures(uint64_t)>& scenario) {
   log::SetLevel("error");  // the cores warn about every aborted migration
-  uint64_t first = 1, count = 50;
-  if (const char* s = std::getenv("SHOAL_SIM_SEED")) {
-    first = std::strtoull(s, nullptr, 10);
-    count = 1;
-  } else if (const char* n = std::getenv("SHOAL_SIM_SEEDS")) {
-    count = std::strtoull(n, nullptr, 10);
-  }
-  int failing = 0, run = 0;
-  for (uint64_t seed = first; seed < first + count && failing < 5; ++seed) {
-    const Failures f = scenario(seed);
-    ++run;
-    for (const std::string& what : f) ADD_FAILURE() << "seed " << seed << ": " << what;
-    failing += f.empty() ? 0 : 1;
-  }
-  return run;
+  return sim::ForEachSeed(50, scenario);
 }
 
 ShardSimOptions Options(int nodes) {
@@ -63,16 +49,8 @@ ShardSimOptions Options(int nodes) {
   return o;
 }
 
-std::vector<int> Range(int n) {
-  std::vector<int> v(n);
-  for (int i = 0; i < n; ++i) v[i] = i;
-  return v;
-}
-
-std::vector<int> Without(std::vector<int> v, int x) {
-  std::erase(v, x);
-  return v;
-}
+using sim::Range;
+using sim::Without;
 
 int64_t Rand(SeededRng& rng, int64_t max) {
   return static_cast<int64_t>(rng.Uniform(static_cast<uint64_t>(max)));
