@@ -329,7 +329,7 @@ resp::DispatchResult Engine::DispatchClustered(resp::Connection* c, ClientInfo* 
   }
   const sharding::BucketState st = plane_.state(first);
   if (st == sharding::BucketState::kActive || st == sharding::BucketState::kSending) {
-    unsigned target = ShardOf(args[pos[0]]);
+    const unsigned target = ShardOfBucket(first);  // CRC16 computed once above
     if (st == sharding::BucketState::kSending && target == home->index()) {
       // Not inline: the worker's check decides whether it waits for the cut-over.
       RemoteOp op = RemoteOp::From(&spec, args, c->protocol());

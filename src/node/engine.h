@@ -56,8 +56,9 @@ class Engine final : public resp::CommandService {
 
   unsigned num_shards() const { return static_cast<unsigned>(shards_.size()); }
   Shard* shard(unsigned i) const { return shards_[i].get(); }
-  unsigned ShardOf(std::string_view key) const {
-    return num_shards() == 1 ? 0 : KeyBucket(key).value() % num_shards();
+  unsigned ShardOf(std::string_view key) const { return ShardOfBucket(KeyBucket(key).value()); }
+  unsigned ShardOfBucket(uint16_t bucket) const {
+    return num_shards() == 1 ? 0 : bucket % num_shards();
   }
   // The shard of the calling worker thread.
   Shard* CurrentShard() const;
