@@ -44,12 +44,15 @@ for i in 1 2 3; do
     "${seeds[@]}" >"run/node$i.log" 2>&1 &
   pids+=($!)
 done
-# Ready when every node sees three members alive and every bucket has an owner.
+# Ready when every node sees three members alive, every bucket has an owner and each node
+# serves its third of them (the first node owns everything until the others join).
 for _ in $(seq 1 100); do
   ready=0
   for i in 1 2 3; do
     if redis-cli -p $((base + i - 1)) info membership 2>/dev/null | grep -q "members_alive:3" &&
-      redis-cli -p $((base + i - 1)) cluster info 2>/dev/null | grep -q "cluster_state:ok"; then
+      redis-cli -p $((base + i - 1)) cluster info 2>/dev/null | grep -q "cluster_state:ok" &&
+      redis-cli -p $((base + i - 1)) info cluster 2>/dev/null |
+        grep -Eq "buckets_served:(5461|5462)"; then
       ready=$((ready + 1))
     fi
   done
