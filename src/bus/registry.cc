@@ -142,7 +142,7 @@ std::string Encode(const Message& m) {
     case MessageType::kStates:
       w.Array(static_cast<uint32_t>(m.states.size()));
       for (const NodeState& s : m.states) {
-        w.Array(4);
+        w.Array(5);
         w.Id(s.node);
         w.U64(s.version);
         w.Array(static_cast<uint32_t>(s.exchanges.size()));
@@ -163,6 +163,8 @@ std::string Encode(const Message& m) {
           w.Bin(h.connection);
           PutHlc(w, h.registered_at);
         }
+        w.Array(static_cast<uint32_t>(s.interest.size()));
+        for (const std::string& i : s.interest) w.Bin(i);
       }
       break;
   }
@@ -199,7 +201,7 @@ Result<Message> Decode(std::string_view bytes, const RegistryOptions& limits) {
       case MessageType::kStates:
         for (uint32_t i = 0; i < n; ++i) {
           wire::Reader sr = body.At(i);
-          if (sr.Array() != 4) throw wire::WireError("bad state");
+          if (sr.Array() != 5) throw wire::WireError("bad state");
           NodeState s;
           s.node = sr.At(0).Id();
           s.version = sr.At(1).U64();
@@ -229,6 +231,11 @@ Result<Message> Decode(std::string_view bytes, const RegistryOptions& limits) {
             h.connection = GetName(hr.At(3), limits.max_name, /*allow_empty=*/true);
             h.registered_at = GetHlc(hr.At(4));
             s.handlers.push_back(std::move(h));
+          }
+          wire::Reader is = sr.At(4);
+          if (is.Array() > limits.max_interest) throw wire::WireError("too much interest");
+          for (uint32_t j = 0; j < is.Array(); ++j) {
+            s.interest.push_back(GetName(is.At(j), limits.max_interest_entry));
           }
           m.states.push_back(std::move(s));
         }
@@ -345,19 +352,37 @@ Status Registry::Unregister(uint64_t handler_id, int64_t now) {
   return Status::Ok();
 }
 
-void Registry::Publish(int64_t now) {
+std::vector<MemberId> Registry::SetInterest(std::vector<std::string> interest, int64_t now) {
+  if (interest == interest_) return {};
+  interest_ = std::move(interest);
+  ++generation_;
+  return Publish(now);
+}
+
+std::vector<const NodeState*> Registry::LiveStates() const {
+  std::vector<const NodeState*> out;
+  for (const auto& [id, s] : states_) {
+    if (Live(id)) out.push_back(&s);
+  }
+  return out;
+}
+
+std::vector<MemberId> Registry::Publish(int64_t now) {
   NodeState& s = states_[self_];
   ++s.version;
   s.exchanges.clear();
   for (const auto& [name, e] : exchanges_) s.exchanges.push_back(e);
   s.handlers.clear();
   for (const auto& [id, h] : own_) s.handlers.push_back(h);
-  for (const MemberId& peer : LivePeers()) {
+  s.interest = interest_;
+  std::vector<MemberId> peers = LivePeers();
+  for (const MemberId& peer : peers) {
     Message m;
     m.type = MessageType::kStates;
     m.states.push_back(s);
     SendMessage(peer, std::move(m), now);
   }
+  return peers;
 }
 
 void Registry::SendMessage(const MemberId& to, Message m, int64_t now) {
@@ -474,6 +499,7 @@ void Registry::Tick(int64_t now) {
 }
 
 void Registry::Recompute() {
+  ++generation_;
   std::map<std::string, std::vector<Handler>, std::less<>> next;
   for (const auto& [name, e] : exchanges_) next[name];
   for (const auto& [node, s] : states_) {

@@ -130,6 +130,10 @@ struct NodeState {
   uint64_t version = 0;
   std::vector<ExchangeSpec> exchanges;  // every exchange the node knows, by name
   std::vector<Handler> handlers;        // its own handlers, by id
+  // Its publish-subscribe interest, sorted and unique: opaque entries the dispatcher defines
+  // (channels, patterns, subjects), so a publisher sends one message only to the nodes that have
+  // matching subscribers.
+  std::vector<std::string> interest;
 
   bool operator==(const NodeState&) const = default;
 };
@@ -166,6 +170,8 @@ struct RegistryOptions {
   size_t max_name = 255;  // exchange names, strategies, groups and connection tags
   size_t max_handlers_per_node = 1 << 16;
   size_t max_exchanges = 1 << 16;
+  size_t max_interest = 1 << 13;     // interest entries per node
+  size_t max_interest_entry = 4096;  // bytes per interest entry
 };
 
 // The wire messages (exposed for tests).
@@ -192,6 +198,9 @@ class Registry {
   Result<Handler> Register(std::string_view exchange, std::string_view group,
                            std::string_view connection, int64_t now);
   Status Unregister(uint64_t handler_id, int64_t now);
+  // Replaces this node's publish-subscribe interest (sorted, unique; within the limits) and, if it
+  // changed, publishes it. Returns the peers the new state was pushed to (empty if unchanged).
+  std::vector<MemberId> SetInterest(std::vector<std::string> interest, int64_t now);
 
   // Inputs.
   void OnView(std::shared_ptr<const membership::MemberTable> view, int64_t now);
@@ -208,18 +217,23 @@ class Registry {
   std::optional<Handler> Leader(std::string_view exchange) const;
   std::map<MemberId, uint64_t> Digest() const;
   const std::map<MemberId, NodeState>& states() const { return states_; }
+  // Whether `node`'s handlers and interest count (alive or suspect in the view, or self).
+  bool Live(const MemberId& node) const;
+  // Grows whenever a node's state or liveness may have changed (cache key for derived indexes).
+  uint64_t generation() const { return generation_; }
+  // The states of nodes that are live in this view (self included).
+  std::vector<const NodeState*> LiveStates() const;
 
  private:
   struct View {
     std::vector<Handler> handlers;  // live, leader order
   };
 
-  bool Live(const MemberId& node) const;
   std::vector<MemberId> LivePeers() const;
   // Merges one spec into exchanges_; returns whether exchanges_ changed.
   bool MergeExchange(const ExchangeSpec& spec);
   // Rebuilds the node's own state with a new version and pushes it to every live peer.
-  void Publish(int64_t now);
+  std::vector<MemberId> Publish(int64_t now);
   void Recompute();
   void SendMessage(const MemberId& to, Message m, int64_t now);
 
@@ -236,6 +250,8 @@ class Registry {
   std::map<std::string, View, std::less<>> views_;
   int64_t next_anti_entropy_ = 0;
   size_t peer_cursor_ = 0;
+  uint64_t generation_ = 0;
+  std::vector<std::string> interest_;  // this node's
 };
 
 }  // namespace shoal::bus

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/glob.h"
 #include "resp/reply_builder.h"
 #include "resp/service.h"
 #include "storage/table.h"
@@ -93,7 +94,5 @@ inline constexpr std::string_view kNoSuchKeyErr = "ERR no such key";
 // Strict integer parsing as Redis's string2ll (no spaces, no '+', no leading zeros).
 bool ParseInt64(std::string_view s, int64_t* out);
 bool ParseDouble(std::string_view s, double* out);
-// Redis glob matching (stringmatchlen): * ? [abc] [^a] [a-z] and \ escapes.
-bool GlobMatch(std::string_view pattern, std::string_view str, bool nocase = false);
 
 }  // namespace shoal::node
