@@ -354,6 +354,7 @@ void Dispatcher::RoutePending(uint64_t pending_id) {
   Result<Strategy> strategy = ParseStrategy(spec->strategy);
   if (!strategy) return Finish(pending_id, strategy.error());
   config.strategy = *strategy;
+  p.broadcast = config.strategy == Strategy::kBroadcast;
   if (config.strategy == Strategy::kStickyFun && !config.sticky_hash) {
     return Finish(pending_id, Error(RoutingErrc::kInvalidRoute,
                                     "exchange '" + p.exchange +
@@ -453,8 +454,7 @@ void Dispatcher::DeliverTo(uint64_t pending_id, size_t part, const Handler& hand
   w.U64(static_cast<uint64_t>(remaining_ms));
   io_->Call(handler.node, w.Take(), remaining_ms, [this, on_answer](Result<std::string> r) {
     if (!r.ok()) {
-      if (r.error().code() == std::errc::timed_out ||
-          r.error().message().find("timed out") != std::string::npos) {
+      if (r.error().code() == DispatchErrc::kTimeout) {
         return on_answer(kAnsTimeout, r.error().message());
       }
       ++counters_.unreachable;
@@ -509,7 +509,7 @@ void Dispatcher::CompletePart(uint64_t pending_id, size_t part, Result<ReplyPart
   if (it == pending_.end()) return;  // finished already (timeout)
   Pending& p = it->second;
   if (!r.ok()) {
-    if (p.parts.size() == 1) return Finish(pending_id, r.error());
+    if (p.parts.size() == 1 && !p.broadcast) return Finish(pending_id, r.error());
     // Broadcast: a failed handler shows up as an error part.
     r = ReplyPart{MemberId(), 0, false, r.error().message()};
   }
@@ -518,8 +518,9 @@ void Dispatcher::CompletePart(uint64_t pending_id, size_t part, Result<ReplyPart
   if (--p.outstanding > 0) return;
   Response resp;
   resp.tag = p.options.tag;
+  resp.broadcast = p.broadcast;
   for (auto& rp : p.parts) resp.replies.push_back(std::move(*rp));
-  if (resp.replies.size() == 1 && !resp.replies[0].ok) {
+  if (!resp.broadcast && resp.replies.size() == 1 && !resp.replies[0].ok) {
     ++counters_.handler_errors;
     return Finish(pending_id, Error(DispatchErrc::kHandlerError, resp.replies[0].payload));
   }

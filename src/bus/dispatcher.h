@@ -81,7 +81,8 @@ class DispatcherIo {
   // Wall clock, microseconds.
   virtual int64_t Now() = 0;
   // Sends `body` to the peer's Dispatcher::OnCall and calls `done` once with its answer or an
-  // error (timeout, lost connection). Never calls `done` from inside Call.
+  // error (DispatchErrc::kTimeout when `timeout_ms` passed, anything else for a lost or refused
+  // connection). Never calls `done` from inside Call.
   using CallDone = std::function<void(Result<std::string>)>;
   virtual void Call(const MemberId& to, std::string body, int64_t timeout_ms, CallDone done) = 0;
   // Runs `fn` later on the dispatcher's thread (soon, not from inside the current call).
@@ -152,6 +153,7 @@ struct ReplyPart {
 struct Response {
   std::string tag;
   std::vector<ReplyPart> replies;  // one, or one per handler for broadcast (leader order)
+  bool broadcast = false;          // the exchange's strategy is broadcast
 };
 using ResponseCallback = std::function<void(Result<Response>)>;
 
@@ -250,6 +252,7 @@ class Dispatcher : private RegistryIo {
     size_t outstanding = 0;
     int redirects = 0;
     bool retried = false;
+    bool broadcast = false;
   };
   struct Subscription {
     Space space;

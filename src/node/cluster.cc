@@ -160,6 +160,8 @@ Status ClusterNode::Start() {
     sharding_->Register(rpc_server_.get());
     engine_->set_cluster_cookie(cookie);
   }
+  bus_ = std::make_unique<Bus>(engine_, &loop_, rpc_client_.get(), identity_.id, &clock_);
+  bus_->Register(rpc_server_.get());
   Publish();
   if (sharding_ != nullptr) {
     // A node alone takes every bucket now (the loop is not running yet: this thread may drive
@@ -184,6 +186,7 @@ void ClusterNode::OnTick() {
   if (clock_.MonotonicMicros() >= swim_->NextWakeupMicros()) swim_->Tick();
   Publish();
   if (sharding_ != nullptr) sharding_->Tick();
+  if (bus_ != nullptr) bus_->Tick();
   std::lock_guard<std::mutex> lock(mu_);
   counters_ = swim_->counters();
   handshake_failures_ = rpc_server_->stats().handshake_failures;
@@ -199,6 +202,7 @@ void ClusterNode::Publish() {
   }
   if (engine_ != nullptr) engine_->PublishMembers(snap);
   if (sharding_ != nullptr) sharding_->OnView(snap);
+  if (bus_ != nullptr) bus_->OnView(snap);
 }
 
 void ClusterNode::SendPacket(const Endpoint& to, std::string packet) {

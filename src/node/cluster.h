@@ -34,6 +34,7 @@
 #include "net/event_loop.h"
 #include "net/rpc.h"
 #include "net/udp_socket.h"
+#include "node/bus.h"
 #include "node/sharding_driver.h"
 
 namespace shoal::node {
@@ -71,6 +72,8 @@ class ClusterNode final : public membership::SwimOutput {
   bool DrainBuckets(int64_t timeout_ms);
   // Sharding state for INFO and the admin API (null before Start). Any thread.
   const ShardingDriver* sharding() const { return sharding_.get(); }
+  // The messaging bus (null before Start). Its methods may be called from any thread.
+  Bus* bus() const { return bus_.get(); }
   // Leaves gracefully: spreads the news for at most `timeout_ms`, then returns.
   void Leave(int64_t timeout_ms);
   // Stops the control thread. Idempotent.
@@ -111,6 +114,7 @@ class ClusterNode final : public membership::SwimOutput {
   std::unique_ptr<net::RpcClient> rpc_client_;
   std::unique_ptr<membership::Swim> swim_;
   std::unique_ptr<ShardingDriver> sharding_;
+  std::unique_ptr<Bus> bus_;
   uint64_t published_version_ = 0;
   bool started_ = false;
 

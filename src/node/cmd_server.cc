@@ -28,9 +28,13 @@ std::string Lower(std::string_view s) {
 
 ClientInfo* Info(resp::Connection* c) { return static_cast<ClientInfo*>(c->state()); }
 
-DispatchResult Ping(Engine&, resp::Connection*, Args a, resp::ReplyBuilder* out) {
+DispatchResult Ping(Engine&, resp::Connection* c, Args a, resp::ReplyBuilder* out) {
   if (a.size() > 2) {
     out->Error("ERR wrong number of arguments for 'ping' command");
+  } else if (c->protocol() == 2 && Info(c)->subscribed()) {
+    out->ArrayHeader(2);  // Redis's answer in subscribed mode
+    out->Bulk("pong");
+    out->Bulk(a.size() == 2 ? a[1] : "");
   } else if (a.size() == 2) {
     out->Bulk(a[1]);
   } else {
@@ -160,6 +164,7 @@ DispatchResult Reset(Engine& e, resp::Connection* c, Args, resp::ReplyBuilder* o
   Info(c)->authenticated = false;
   Info(c)->asking = false;
   Info(c)->readonly = false;
+  ForgetPubSubClient(e, c);
   resp::ReplyBuilder rb(out->out(), 2);
   rb.SimpleString("RESET");
   return kDone;

@@ -39,8 +39,8 @@ struct Registry {
   std::vector<CommandSpec> all;
   absl::flat_hash_map<std::string_view, const CommandSpec*, NoCaseHash, NoCaseEq> by_name;
   Registry() {
-    for (auto group :
-         {StringCommands(), KeyCommands(), HashCommands(), ServerCommands(), ClusterCommands()}) {
+    for (auto group : {StringCommands(), KeyCommands(), HashCommands(), ServerCommands(),
+                       ClusterCommands(), PubSubCommands()}) {
       all.insert(all.end(), group.begin(), group.end());
     }
     std::sort(all.begin(), all.end(),

@@ -81,6 +81,7 @@ std::span<const CommandSpec> KeyCommands();
 std::span<const CommandSpec> HashCommands();
 std::span<const CommandSpec> ServerCommands();
 std::span<const CommandSpec> ClusterCommands();
+std::span<const CommandSpec> PubSubCommands();
 
 // Shared reply texts (Redis's).
 inline constexpr std::string_view kWrongTypeErr =

@@ -119,9 +119,23 @@ void Engine::OnConnect(resp::Connection* c) {
 }
 
 void Engine::OnDisconnect(resp::Connection* c) {
+  ForgetPubSubClient(*this, c);
   CurrentShard()->RemoveClient(c->id());
   connected_clients.fetch_sub(1, std::memory_order_relaxed);
 }
+
+namespace {
+
+// A RESP2 connection with subscriptions may only (un)subscribe, ping, quit or reset (Redis).
+bool AllowedWhileSubscribed(std::string_view name) {
+  static constexpr std::string_view kAllowed[] = {
+      "subscribe",  "unsubscribe",  "psubscribe",    "punsubscribe",
+      "ssubscribe", "sunsubscribe", "bus.subscribe", "bus.unsubscribe",
+      "ping",       "quit",         "reset"};
+  return std::find(std::begin(kAllowed), std::end(kAllowed), name) != std::end(kAllowed);
+}
+
+}  // namespace
 
 resp::DispatchResult Engine::Dispatch(resp::Connection* c, Args args, resp::ReplyBuilder* out) {
   auto* info = static_cast<ClientInfo*>(c->state());
@@ -145,6 +159,13 @@ resp::DispatchResult Engine::Dispatch(resp::Connection* c, Args args, resp::Repl
   if (!info->authenticated && !(spec->flags & kCmdNoAuth) &&
       !home->settings().requirepass.empty()) {
     out->Error("NOAUTH Authentication required.");
+    return resp::DispatchResult::kDone;
+  }
+  if (info->subscribed() && c->protocol() == 2 && !AllowedWhileSubscribed(spec->name)) {
+    out->Error(fmt::format(
+        "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
+        "are allowed in this context",
+        spec->name));
     return resp::DispatchResult::kDone;
   }
   if (!info->tx_buckets.empty()) info->tx_buckets.clear();  // left by a command that did not lock

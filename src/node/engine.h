@@ -18,7 +18,10 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -44,6 +47,15 @@ struct ClientInfo : resp::ClientState {
   bool asking = false;          // ASKING was sent: the next command may use an importing bucket
   bool readonly = false;        // READONLY (replica reads; no replicas yet, so no effect)
   std::vector<uint16_t> tx_buckets;  // buckets a multi-worker write must find served when locked
+  // Publish-subscribe (cmd_pubsub.cc): the interest entries this client subscribes to, and how
+  // many of them are channels (and bus subjects), patterns and shard channels.
+  std::set<std::string> subs;
+  size_t sub_counts[3] = {0, 0, 0};
+  bool subscribed() const { return !subs.empty(); }
+  // Bus handlers this connection serves (BUS.SERVE), and the requests pushed to it that it has
+  // not answered: request id -> (handler id, deadline in unix microseconds).
+  std::set<uint64_t> bus_handlers;
+  std::unordered_map<uint64_t, std::pair<uint64_t, int64_t>> bus_requests;
 };
 
 class Engine final : public resp::CommandService {

@@ -35,6 +35,7 @@
 #include "net/event_loop.h"
 #include "net/rpc.h"
 #include "node/command.h"
+#include "node/pubsub.h"
 #include "resp/connection.h"
 #include "sharding/bucket_map.h"
 #include "storage/table.h"
@@ -166,6 +167,9 @@ class Shard {
   const std::shared_ptr<const sharding::BucketMap>& map() const { return map_; }
   void set_map(std::shared_ptr<const sharding::BucketMap> m) { map_ = std::move(m); }
 
+  // Which clients of this worker subscribe to what (cmd_pubsub.cc).
+  WorkerPubSub& pubsub() { return pubsub_; }
+
   // Closes every client of this worker (shutdown).
   void CloseAllClients(std::string_view reason);
 
@@ -205,6 +209,7 @@ class Shard {
   absl::flat_hash_map<uint16_t, std::deque<RemoteOp>> held_;  // writes waiting for a cut-over
   std::map<Endpoint, std::vector<RemoteOp>> forward_out_;
   std::unique_ptr<net::RpcClient> rpc_;  // created on first forward, on this thread
+  WorkerPubSub pubsub_;
 };
 
 }  // namespace shoal::node

@@ -171,6 +171,22 @@ void Connection::CompleteReply(ReplyToken token, std::string_view bytes) {
   --pending_;
 }
 
+void Connection::Push(std::string_view bytes) {
+  if (closing_) return;
+  if (slots_.empty()) {
+    if (out_pos_ == out_.size()) {
+      out_.clear();
+      out_pos_ = 0;
+    }
+    out_.append(bytes);
+  } else {
+    if (!slots_.back().ready) slots_.push_back(Slot{true, {}});
+    slots_.back().data.append(bytes);
+    slot_bytes_ += bytes.size();
+  }
+  FlushOutput();
+}
+
 bool Connection::CheckOutputLimit() {
   if (limits_->output_buffer_limit > 0 &&
       static_cast<int64_t>(output_buffer_bytes()) > limits_->output_buffer_limit) {
