@@ -390,6 +390,32 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
       s += fmt::format("forwarded_batches:{}\r\nforwarded_commands:{}\r\nheld_writes:{}\r\n\r\n",
                        ss.forwarded_batches, ss.forwarded_ops, ss.held_writes);
     }
+    if (on("bus")) {
+      ClusterNode* cluster = eng->cluster();
+      if (Bus* bus = cluster != nullptr ? cluster->bus() : nullptr) {
+        const bus::Counters k = bus->counters();
+        const Bus::Snapshot snap = bus->snapshot();
+        s += "# Bus\r\n";
+        s += fmt::format("bus_exchanges:{}\r\nbus_local_handlers:{}\r\n", snap.exchanges,
+                         snap.local_handlers);
+        s += fmt::format("bus_requests_in_flight:{}\r\nbus_requests_held:{}\r\n",
+                         snap.pending_requests, snap.held_requests);
+        s += fmt::format("bus_interest_entries:{}\r\nbus_requests:{}\r\nbus_replies_ok:{}\r\n",
+                         snap.interest_entries, k.requests, k.replies_ok);
+        s += fmt::format("bus_handler_errors:{}\r\nbus_no_handler:{}\r\nbus_timeouts:{}\r\n",
+                         k.handler_errors, k.no_handler, k.timeouts);
+        s += fmt::format("bus_overflow:{}\r\nbus_caller_overflow:{}\r\nbus_unreachable:{}\r\n",
+                         k.overflow, k.caller_overflow, k.unreachable);
+        s += fmt::format("bus_delivered:{}\r\nbus_expired:{}\r\nbus_late_replies:{}\r\n",
+                         k.delivered, k.expired, k.late_replies);
+        s +=
+            fmt::format("bus_retried_gone:{}\r\nbus_publishes:{}\r\n", k.retried_gone, k.publishes);
+        s += fmt::format("bus_publish_messages_sent:{}\r\nbus_publish_messages_received:{}\r\n",
+                         k.publish_messages, k.publish_received);
+        s += fmt::format("bus_publish_deliveries:{}\r\nbus_malformed:{}\r\n\r\n",
+                         k.publish_deliveries, k.malformed);
+      }
+    }
     if (on("membership")) {
       s += "# Membership\r\n";
       const auto& table = eng->CurrentShard()->members();
