@@ -650,7 +650,13 @@ void Dispatcher::FlushInterest() {
     round_ = round;
     registry_.SetInterest(LocalInterest(), io_->Now());
     round_ = nullptr;
+  } else if (std::shared_ptr<SyncRound> last = last_round_.lock();
+             last != nullptr && last->outstanding > 0) {
+    // Nothing new to send, but an earlier push may still be on its way: wait for it too.
+    for (auto& fn : round->waiters) last->waiters.push_back(std::move(fn));
+    return;
   }
+  if (round->outstanding > 1) last_round_ = round;
   if (--round->outstanding == 0) {
     for (auto& fn : round->waiters) fn();
     round->waiters.clear();

@@ -319,7 +319,8 @@ class Dispatcher : private RegistryIo {
     size_t outstanding = 0;
     std::vector<std::function<void()>> waiters;
   };
-  std::shared_ptr<SyncRound> round_;  // the round whose sends are being made (during Flush)
+  std::shared_ptr<SyncRound> round_;     // the round whose sends are being made (during Flush)
+  std::weak_ptr<SyncRound> last_round_;  // the latest round with sends, while unanswered
 };
 
 }  // namespace shoal::bus

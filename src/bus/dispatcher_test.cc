@@ -43,7 +43,8 @@ class Net {
  public:
   explicit Net(int n, DispatcherOptions opts = {}) {
     for (int i = 0; i < n; ++i) {
-      nodes.push_back(std::make_unique<Node>(this, MemberId(0, static_cast<uint64_t>(i + 1)), opts));
+      nodes.push_back(
+          std::make_unique<Node>(this, MemberId(0, static_cast<uint64_t>(i + 1)), opts));
     }
     Views();
     Run();
@@ -505,6 +506,41 @@ TEST(Dispatcher, RedisChannelsPatternsAndShardChannels) {
   net.Run();
   EXPECT_EQ(**count, 0u);
   EXPECT_EQ(net.d(0).counters().publish_messages, sent + 1);
+}
+
+// A subscription is in effect cluster-wide when SyncInterest's callback runs, also when the
+// entry was already advertised by a push that is still on its way.
+TEST(Dispatcher, SyncInterestWaitsForThePushInFlight) {
+  Net net(3);
+  auto peers_know = [&net]() {
+    for (int n = 1; n < 3; ++n) {
+      const auto& states = net.d(n).registry().states();
+      auto it = states.find(net[0].id);
+      if (it == states.end()) return false;
+      const auto& in = it->second.interest;
+      if (std::find(in.begin(), in.end(), std::string("cnews")) == in.end()) return false;
+    }
+    return true;
+  };
+  auto noop = [](const Publication&, const std::string&, std::function<void(uint64_t)> done) {
+    done(1);
+  };
+  ASSERT_TRUE(net.d(0).Subscribe(Space::kChannel, "", "news", noop).ok());
+  std::vector<bool> known_at_sync;
+  net.d(0).SyncInterest([&] { known_at_sync.push_back(peers_know()); });
+  // Run only the flush (the first task): its pushes are now queued, not delivered.
+  auto t = std::move(net.tasks.front());
+  net.tasks.pop_front();
+  t();
+  ASSERT_FALSE(peers_know());
+  ASSERT_TRUE(net.d(0).Subscribe(Space::kChannel, "", "news", noop).ok());  // not new
+  net.d(0).SyncInterest([&] { known_at_sync.push_back(peers_know()); });
+  // Its flush runs before the first pushes arrive.
+  auto flush = std::move(net.tasks.back());
+  net.tasks.pop_back();
+  flush();
+  net.Run();
+  EXPECT_EQ(known_at_sync, (std::vector<bool>{true, true}));
 }
 
 TEST(Dispatcher, InterestOverTheLimitBecomesEverything) {
