@@ -452,25 +452,28 @@ void Dispatcher::DeliverTo(uint64_t pending_id, size_t part, const Handler& hand
   w.Bin(p.options.tag);
   w.Bin(p.options.group);
   w.U64(static_cast<uint64_t>(remaining_ms));
-  io_->Call(handler.node, w.Take(), remaining_ms, [this, on_answer](Result<std::string> r) {
-    if (!r.ok()) {
-      if (r.error().code() == DispatchErrc::kTimeout) {
-        return on_answer(kAnsTimeout, r.error().message());
-      }
-      ++counters_.unreachable;
-      return on_answer(kAnsUnreachable, r.error().message());
-    }
-    try {
-      auto handle = wire::Unpack(*r);
-      wire::Reader rd(handle.get());
-      if (rd.Array() != 2) throw wire::WireError("bad answer");
-      on_answer(static_cast<AnswerStatus>(rd.At(0).U64Max(kAnsUnreachable)),
-                std::string(rd.At(1).Bin()));
-    } catch (const wire::WireError& e) {
-      ++counters_.malformed;
-      on_answer(kAnsUnreachable, std::string("malformed answer: ") + e.what());
-    }
-  });
+  io_->Call(handler.node, w.Take(), remaining_ms,
+            [this, on_answer, exchange = handler.exchange, remaining_ms](Result<std::string> r) {
+              if (!r.ok()) {
+                if (r.error().code() == DispatchErrc::kTimeout) {
+                  return on_answer(kAnsTimeout, "no reply from exchange '" + exchange +
+                                                    "' within " + std::to_string(remaining_ms) +
+                                                    " ms");
+                }
+                ++counters_.unreachable;
+                return on_answer(kAnsUnreachable, r.error().message());
+              }
+              try {
+                auto handle = wire::Unpack(*r);
+                wire::Reader rd(handle.get());
+                if (rd.Array() != 2) throw wire::WireError("bad answer");
+                on_answer(static_cast<AnswerStatus>(rd.At(0).U64Max(kAnsUnreachable)),
+                          std::string(rd.At(1).Bin()));
+              } catch (const wire::WireError& e) {
+                ++counters_.malformed;
+                on_answer(kAnsUnreachable, std::string("malformed answer: ") + e.what());
+              }
+            });
 }
 
 void Dispatcher::OnRequestCall(const MemberId& from, std::string_view body,

@@ -418,7 +418,23 @@ bool Registry::MergeExchange(const ExchangeSpec& spec) {
 }
 
 void Registry::OnView(std::shared_ptr<const membership::MemberTable> view, int64_t now) {
+  std::shared_ptr<const membership::MemberTable> previous = std::move(view_);
   view_ = std::move(view);
+  // Forget the states of nodes the membership has reaped (dead or left long enough), so churn
+  // does not grow the registry forever; remember their versions so that anti-entropy from a
+  // peer that has not reaped them yet does not bring them back (a restart publishes higher).
+  for (auto it = states_.begin(); it != states_.end();) {
+    // Only nodes that were members and are gone now: a state may arrive before its node
+    // appears in this view.
+    if (it->first != self_ && view_ != nullptr && previous != nullptr &&
+        previous->Find(it->first) != nullptr && view_->Find(it->first) == nullptr) {
+      dropped_[it->first] = it->second.version;
+      it = states_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  while (dropped_.size() > options_.max_dropped) dropped_.erase(dropped_.begin());
   Recompute();
 }
 
@@ -475,6 +491,10 @@ Status Registry::OnMessage(const MemberId& from, std::string_view bytes, int64_t
         }
         auto it = states_.find(s.node);
         if (it != states_.end() && it->second.version >= s.version) continue;
+        if (auto d = dropped_.find(s.node); d != dropped_.end()) {
+          if (d->second >= s.version) continue;  // a reaped node's old state
+          dropped_.erase(d);
+        }
         states_[s.node] = std::move(s);
         changed = true;
       }

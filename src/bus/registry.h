@@ -17,7 +17,8 @@
 //   * Convergence: push on change (the node's own state to every live peer) plus anti-entropy:
 //     every `anti_entropy_interval` a digest {node -> version} goes to the next live peer in turn;
 //     the receiver pulls what is newer there and sends back what is newer here. States of dead
-//     nodes are kept (their versions still order later news) but their handlers do not count.
+//     nodes are kept (their versions still order later news) but their handlers do not count,
+//     until the membership reaps the node; then the state is dropped and its version remembered.
 //   * Liveness comes from the membership view only: a handler counts while its node is alive or
 //     suspect in this node's view (the node itself always counts). Dead or left nodes' handlers
 //     drop out everywhere as each view learns it, with no message needed.
@@ -172,6 +173,7 @@ struct RegistryOptions {
   size_t max_exchanges = 1 << 16;
   size_t max_interest = 1 << 13;     // interest entries per node
   size_t max_interest_entry = 4096;  // bytes per interest entry
+  size_t max_dropped = 4096;         // versions of reaped nodes remembered
 };
 
 // The wire messages (exposed for tests).
@@ -251,7 +253,8 @@ class Registry {
   int64_t next_anti_entropy_ = 0;
   size_t peer_cursor_ = 0;
   uint64_t generation_ = 0;
-  std::vector<std::string> interest_;  // this node's
+  std::vector<std::string> interest_;     // this node's
+  std::map<MemberId, uint64_t> dropped_;  // reaped nodes -> the version their state had
 };
 
 }  // namespace shoal::bus

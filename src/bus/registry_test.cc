@@ -264,6 +264,45 @@ TEST(Registry, RestartSupersedesThePreviousLife) {
   EXPECT_EQ(a.Digest(), b2.Digest());
 }
 
+TEST(Registry, ReapedNodesAreForgottenAndStayForgotten) {
+  FakeIo ia, ib, ic;
+  auto all = {std::make_pair(kA, MemberState::kAlive), std::make_pair(kB, MemberState::kAlive),
+              std::make_pair(kC, MemberState::kAlive)};
+  Registry a(kA, 1000, &ia), b(kB, 1000, &ib), c(kC, 1000, &ic);
+  a.OnView(View(kA, all, 1), 1000);
+  b.OnView(View(kB, all, 1), 1000);
+  c.OnView(View(kC, all, 1), 1000);
+  ASSERT_TRUE(c.Create("ex", Pattern::kRequestResponse, "leader", 1001).ok());
+  ASSERT_TRUE(c.Register("ex", "", "", 1002).ok());
+  Pump({{&a, &ia}, {&b, &ib}, {&c, &ic}}, 1003);
+  ASSERT_EQ(a.states().count(kC), 1u);
+  // c dies, then the membership reaps it on a (b has not reaped it yet).
+  auto ab_dead = {std::make_pair(kA, MemberState::kAlive), std::make_pair(kB, MemberState::kAlive),
+                  std::make_pair(kC, MemberState::kDead)};
+  auto ab = {std::make_pair(kA, MemberState::kAlive), std::make_pair(kB, MemberState::kAlive)};
+  a.OnView(View(kA, ab_dead, 2), 2000);
+  b.OnView(View(kB, ab_dead, 2), 2000);
+  a.OnView(View(kA, ab, 3), 3000);
+  EXPECT_EQ(a.states().count(kC), 0u);
+  // b's anti-entropy offers c's old state again: refused.
+  b.Tick(10'000'000);
+  Pump({{&a, &ia}, {&b, &ib}}, 10'000'001);
+  EXPECT_EQ(a.states().count(kC), 0u);
+  EXPECT_NE(a.FindExchange("ex"), nullptr);  // exchanges stay
+  // A state that arrives before its node is in the view is kept (not mistaken for reaped).
+  const MemberId kD(0, 4);
+  FakeIo id;
+  Registry d(kD, 20'000'000, &id);
+  auto abd = {std::make_pair(kA, MemberState::kAlive), std::make_pair(kB, MemberState::kAlive),
+              std::make_pair(kD, MemberState::kAlive)};
+  d.OnView(View(kD, abd, 1), 20'000'000);
+  ASSERT_TRUE(d.Create("ex2", Pattern::kRequestResponse, "leader", 20'000'001).ok());
+  Pump({{&a, &ia}, {&d, &id}}, 20'000'002);
+  ASSERT_EQ(a.states().count(kD), 1u);
+  a.OnView(View(kA, ab, 4), 20'000'003);  // a's view still lacks d
+  EXPECT_EQ(a.states().count(kD), 1u);
+}
+
 TEST(Wire, RoundTrip) {
   Message m;
   m.type = MessageType::kStates;

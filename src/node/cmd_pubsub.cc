@@ -480,7 +480,8 @@ DispatchResult BusReply(Engine& e, resp::Connection* c, Args a, resp::ReplyBuild
     if (st.ok()) {
       rb.Ok();
     } else {
-      rb.Error("TIMEOUT " + st.error().message());
+      // The handler was withdrawn, or the request expired (its caller got TIMEOUT).
+      rb.Error("ERR " + st.error().message());
     }
     CompleteOn(shard, id, token, std::move(bytes));
   });
@@ -757,7 +758,8 @@ uint64_t DeliverPublication(Shard& shard, const std::string& entry, const bus::P
   for (uint64_t id : ids) {
     resp::Connection* c = shard.FindClient(id);
     if (c == nullptr || c->closing()) continue;
-    c->Push(encode(c->protocol()));
+    c->Push(encode(c->protocol()), /*flush=*/false);
+    shard.FlushBeforeSleep(c);
     ++n;
   }
   return n;

@@ -126,12 +126,14 @@ void Engine::OnDisconnect(resp::Connection* c) {
 
 namespace {
 
-// A RESP2 connection with subscriptions may only (un)subscribe, ping, quit or reset (Redis).
+// A RESP2 connection with subscriptions may only (un)subscribe, ping, quit or reset (Redis), and
+// serve the bus.
 bool AllowedWhileSubscribed(std::string_view name) {
   static constexpr std::string_view kAllowed[] = {
-      "subscribe",  "unsubscribe",  "psubscribe",    "punsubscribe",
-      "ssubscribe", "sunsubscribe", "bus.subscribe", "bus.unsubscribe",
-      "ping",       "quit",         "reset"};
+      "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe",
+      "bus.subscribe", "bus.unsubscribe", "ping", "quit", "reset",
+      // A bus handler that also subscribes must still answer its requests.
+      "bus.reply", "bus.serve", "bus.unserve"};
   return std::find(std::begin(kAllowed), std::end(kAllowed), name) != std::end(kAllowed);
 }
 

@@ -426,6 +426,13 @@ void Shard::StartTimers() {
   loop_->AddBeforeSleep([this] {
     FlushOutboxes();
     FlushForwards();
+    if (!push_flush_.empty()) {
+      std::vector<uint64_t> ids(push_flush_.begin(), push_flush_.end());
+      push_flush_.clear();
+      for (uint64_t id : ids) {
+        if (resp::Connection* c = FindClient(id)) c->FlushOutput();
+      }
+    }
   });
   loop_->RunEvery(1000 / std::max(settings_.hz, 1), [this] { Cron(); });
   table_.set_lru_clock(static_cast<uint32_t>(clock_->MonotonicMillis() / 1000));

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 #include <absl/functional/any_invocable.h>
 
 #include <atomic>
@@ -169,6 +170,9 @@ class Shard {
 
   // Which clients of this worker subscribe to what (cmd_pubsub.cc).
   WorkerPubSub& pubsub() { return pubsub_; }
+  // A client got pushes without a flush: flushed once before the loop sleeps, so the messages
+  // of many publications handled in one iteration leave in one write.
+  void FlushBeforeSleep(resp::Connection* c) { push_flush_.insert(c->id()); }
 
   // Closes every client of this worker (shutdown).
   void CloseAllClients(std::string_view reason);
@@ -210,6 +214,7 @@ class Shard {
   std::map<Endpoint, std::vector<RemoteOp>> forward_out_;
   std::unique_ptr<net::RpcClient> rpc_;  // created on first forward, on this thread
   WorkerPubSub pubsub_;
+  absl::flat_hash_set<uint64_t> push_flush_;
 };
 
 }  // namespace shoal::node

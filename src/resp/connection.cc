@@ -171,7 +171,7 @@ void Connection::CompleteReply(ReplyToken token, std::string_view bytes) {
   --pending_;
 }
 
-void Connection::Push(std::string_view bytes) {
+void Connection::Push(std::string_view bytes, bool flush) {
   if (closing_) return;
   if (slots_.empty()) {
     if (out_pos_ == out_.size()) {
@@ -184,7 +184,7 @@ void Connection::Push(std::string_view bytes) {
     slots_.back().data.append(bytes);
     slot_bytes_ += bytes.size();
   }
-  FlushOutput();
+  if (flush) FlushOutput();
 }
 
 bool Connection::CheckOutputLimit() {
