@@ -38,7 +38,7 @@ else
 fi
 
 if [ "${SHOAL_FAST:-0}" != 1 ]; then
-  echo "== fuzz the RESP, SWIM, RPC and sharding decoders (short runs)"
+  echo "== fuzz the RESP, SWIM, RPC, sharding and bus decoders (short runs)"
   if scripts/fuzz.sh 30 >build-logs/fuzz.log 2>&1; then
     passed=$((passed + 1)); tail -3 build-logs/fuzz.log
   else
@@ -56,7 +56,7 @@ if [ "${SHOAL_FAST:-0}" != 1 ]; then
   fi
 
   echo "== ThreadSanitizer build (the threaded parts: runtime, engine, server under system tests)"
-  if ./scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_TSAN=ON --target shoal net_test; then
+  if ./scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_TSAN=ON --target shoal net_test bus_client; then
     (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
       ctest --output-on-failure -j2 --timeout 900 -R "^(EventLoop|Runtime|system_)") 2>&1 | tee build-logs/ctest-tsan.log
     count build-logs/ctest-tsan.log
