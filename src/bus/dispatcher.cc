@@ -68,15 +68,20 @@ std::string EncodeAnswer(AnswerStatus status, std::string_view payload) {
 }
 
 // A local answer (Result) as the wire status.
+// The wire status of a local error (the same mapping for local and remote answers).
+AnswerStatus StatusOf(const Error& e) {
+  const std::error_code& c = e.code();
+  if (c == DispatchErrc::kHandlerError) return kAnsHandlerError;
+  if (c == DispatchErrc::kOverflow) return kAnsOverflow;
+  if (c == DispatchErrc::kTimeout) return kAnsTimeout;
+  if (c == DispatchErrc::kUnknownRequest) return kAnsGone;
+  return kAnsUnreachable;
+}
+
+// A local answer (Result) as the wire answer.
 std::string AnswerOf(const Result<std::string>& r) {
   if (r.ok()) return EncodeAnswer(kAnsOk, *r);
-  const std::error_code& c = r.error().code();
-  AnswerStatus st = kAnsUnreachable;
-  if (c == DispatchErrc::kHandlerError) st = kAnsHandlerError;
-  if (c == DispatchErrc::kOverflow) st = kAnsOverflow;
-  if (c == DispatchErrc::kTimeout) st = kAnsTimeout;
-  if (c == DispatchErrc::kUnknownRequest) st = kAnsGone;
-  return EncodeAnswer(st, r.error().message());
+  return EncodeAnswer(StatusOf(r.error()), r.error().message());
 }
 
 std::string InterestEntry(Space space, std::string_view exchange, std::string_view pattern) {
@@ -434,10 +439,7 @@ void Dispatcher::DeliverTo(uint64_t pending_id, size_t part, const Handler& hand
     req.deadline = p.deadline;
     Hold(std::move(req), handler.id, [on_answer](Result<std::string> r) {
       if (r.ok()) return on_answer(kAnsOk, std::move(*r));
-      // Reuse the wire mapping so local and remote answers read the same.
-      auto handle = wire::Unpack(AnswerOf(r));
-      wire::Reader rd(handle.get());
-      on_answer(static_cast<AnswerStatus>(rd.At(0).U64()), std::string(rd.At(1).Bin()));
+      on_answer(StatusOf(r.error()), r.error().message());
     });
     return;
   }

@@ -119,19 +119,20 @@ std::string_view NameOf(std::string_view entry) {
   return entry.substr(1);
 }
 
-DispatchResult DoSubscribe(Engine& e, resp::Connection* c, char space, std::string_view exchange,
-                           Args names, resp::ReplyBuilder* out) {
-  Bus* bus = BusOf(e);
-  if (bus == nullptr) return NoBus(out);
-  Shard* shard = e.CurrentShard();
+// Adds the client to `names` of `space` (on its worker) and completes reply slot `token` with
+// the (P|S)SUBSCRIBE confirmations once the new entries are in effect cluster-wide.
+void SubscribeInto(Bus* bus, Shard* shard, resp::Connection* c, char space,
+                   std::string_view exchange, const std::vector<std::string_view>& names,
+                   resp::Connection::ReplyToken token) {
   ClientInfo* info = Info(c);
+  const char count_space = space == 'x' ? 'c' : space;
   std::vector<std::string> added;
   std::string reply;
   resp::ReplyBuilder rb(&reply, c->protocol());
   for (std::string_view name : names) {
     const std::string entry = Entry(space, exchange, name);
     if (info->subs.insert(entry).second) {
-      ++Counter(info, space == 'x' ? 'c' : space);
+      ++Counter(info, count_space);
       auto& set = shard->pubsub().clients[entry];
       if (set.empty()) added.push_back(entry);
       set.insert(c->id());
@@ -139,9 +140,8 @@ DispatchResult DoSubscribe(Engine& e, resp::Connection* c, char space, std::stri
     rb.PushHeader(3);
     rb.Bulk(KindName(space, true));
     rb.Bulk(name);
-    rb.Integer(static_cast<int64_t>(CountFor(info, space == 'x' ? 'c' : space)));
+    rb.Integer(static_cast<int64_t>(CountFor(info, count_space)));
   }
-  const resp::Connection::ReplyToken token = c->ReserveReply();
   bus->WorkerInterest(shard->index(), std::move(added), {},
                       [shard, id = c->id(), token, reply = std::move(reply)] {
                         if (resp::Connection* conn = shard->FindClient(id)) {
@@ -149,6 +149,14 @@ DispatchResult DoSubscribe(Engine& e, resp::Connection* c, char space, std::stri
                           conn->FlushOutput();
                         }
                       });
+}
+
+DispatchResult DoSubscribe(Engine& e, resp::Connection* c, char space, Args names,
+                           resp::ReplyBuilder* out) {
+  Bus* bus = BusOf(e);
+  if (bus == nullptr) return NoBus(out);
+  const resp::Connection::ReplyToken token = c->ReserveReply();
+  SubscribeInto(bus, e.CurrentShard(), c, space, "", {names.begin(), names.end()}, token);
   return kAsync;
 }
 
@@ -204,13 +212,13 @@ DispatchResult DoUnsubscribe(Engine& e, resp::Connection* c, char space, std::st
 }
 
 DispatchResult Subscribe(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* out) {
-  return DoSubscribe(e, c, 'c', "", a.subspan(1), out);
+  return DoSubscribe(e, c, 'c', a.subspan(1), out);
 }
 DispatchResult PSubscribe(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* out) {
-  return DoSubscribe(e, c, 'p', "", a.subspan(1), out);
+  return DoSubscribe(e, c, 'p', a.subspan(1), out);
 }
 DispatchResult SSubscribe(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* out) {
-  return DoSubscribe(e, c, 's', "", a.subspan(1), out);
+  return DoSubscribe(e, c, 's', a.subspan(1), out);
 }
 DispatchResult Unsubscribe(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* out) {
   return DoUnsubscribe(e, c, 'c', "", a.subspan(1), out);
@@ -573,32 +581,10 @@ DispatchResult BusSubscribe(Engine& e, resp::Connection* c, Args a, resp::ReplyB
         conn->FlushOutput();
         return;
       }
-      std::vector<std::string_view> names(patterns.begin(), patterns.end());
       Bus* b = BusOf(e);
-      ClientInfo* info = Info(conn);
-      std::vector<std::string> added;
-      std::string reply;
-      resp::ReplyBuilder out2(&reply, protocol);
-      for (std::string_view name : names) {
-        const std::string entry = Entry('x', exchange, name);
-        if (info->subs.insert(entry).second) {
-          ++Counter(info, 'c');
-          auto& set = shard->pubsub().clients[entry];
-          if (set.empty()) added.push_back(entry);
-          set.insert(id);
-        }
-        out2.PushHeader(3);
-        out2.Bulk("bus.subscribe");
-        out2.Bulk(name);
-        out2.Integer(static_cast<int64_t>(CountFor(info, 'c')));
-      }
-      b->WorkerInterest(shard->index(), std::move(added), {},
-                        [shard, id, token, reply = std::move(reply)] {
-                          if (resp::Connection* cc = shard->FindClient(id)) {
-                            cc->CompleteReply(token, reply);
-                            cc->FlushOutput();
-                          }
-                        });
+      if (b == nullptr) return;
+      SubscribeInto(b, shard, conn, 'x', exchange,
+                    std::vector<std::string_view>(patterns.begin(), patterns.end()), token);
     });
   });
   return kAsync;
