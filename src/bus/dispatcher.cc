@@ -565,6 +565,7 @@ Result<uint64_t> Dispatcher::Subscribe(Space space, std::string_view exchange,
   switch (space) {
     case Space::kChannel:
     case Space::kShard:
+    case Space::kReplicated:
       exact_subs_[InterestEntry(space, "", pattern)].push_back(id);
       break;
     case Space::kPattern:
@@ -593,7 +594,8 @@ Status Dispatcher::Unsubscribe(uint64_t subscription_id) {
   };
   switch (sub.space) {
     case Space::kChannel:
-    case Space::kShard: {
+    case Space::kShard:
+    case Space::kReplicated: {
       auto e = exact_subs_.find(InterestEntry(sub.space, "", sub.pattern));
       if (e != exact_subs_.end() && erase_from(e->second)) exact_subs_.erase(e);
       break;
@@ -683,6 +685,7 @@ void Dispatcher::RefreshInterestIndex() {
           break;
         case 'c':
         case 's':
+        case 'r':
           ni.exact.insert(e);
           break;
         case 'p':
@@ -715,7 +718,8 @@ bool Dispatcher::NodeMatches(const NodeInterest& ni, const Publication& p) const
       return false;
     }
     case Space::kShard:
-      return ni.exact.contains(InterestEntry(Space::kShard, "", p.subject));
+    case Space::kReplicated:
+      return ni.exact.contains(InterestEntry(p.space, "", p.subject));
     case Space::kSubject: {
       auto it = ni.subjects.find(p.exchange);
       if (it == ni.subjects.end()) return false;
@@ -814,7 +818,8 @@ void Dispatcher::OnPublishCall(const MemberId& from, std::string_view body,
     wire::Reader r(handle.get());
     if (r.Array() != 6) throw wire::WireError("bad publication");
     const uint64_t space = r.At(2).U64Max(255);
-    if (space != 'c' && space != 's' && space != 'x') throw wire::WireError("bad space");
+    if (space != 'c' && space != 's' && space != 'x' && space != 'r')
+      throw wire::WireError("bad space");
     p.space = static_cast<Space>(static_cast<char>(space));
     p.exchange = std::string(r.At(3).Bin());
     p.subject = std::string(r.At(4).Bin());
@@ -837,7 +842,8 @@ void Dispatcher::DeliverLocal(const Publication& p, std::function<void(uint64_t)
   std::vector<std::pair<uint64_t, std::string>> targets;  // subscription, matched pattern
   switch (p.space) {
     case Space::kChannel:
-    case Space::kShard: {
+    case Space::kShard:
+    case Space::kReplicated: {
       auto it = exact_subs_.find(InterestEntry(p.space, "", p.subject));
       if (it != exact_subs_.end()) {
         for (uint64_t id : it->second) targets.emplace_back(id, p.subject);

@@ -29,7 +29,8 @@
 //     has then been merged by every live peer (or the call to it failed), so every publication
 //     started anywhere after that reaches the subscriber while the membership is stable.
 //   * Interest entries: "c" + channel (Redis SUBSCRIBE), "p" + glob (PSUBSCRIBE), "s" + channel
-//     (SSUBSCRIBE), "x" + exchange + '\0' + NATS pattern (bus subscriptions), "*" = everything.
+//     (SSUBSCRIBE), "x" + exchange + '\0' + NATS pattern (bus subscriptions), "r" + map name
+//     (replicated maps' change batches; no RESP command reaches this space), "*" = everything.
 //
 // Callbacks (handlers, subscribers, responses) never run inside the call that caused them: they
 // go through DispatcherIo::Defer. Single-threaded: the owner calls everything from one thread.
@@ -159,10 +160,11 @@ using ResponseCallback = std::function<void(Result<Response>)>;
 
 // Publish-subscribe.
 enum class Space : char {
-  kChannel = 'c',  // Redis SUBSCRIBE / PUBLISH
-  kPattern = 'p',  // Redis PSUBSCRIBE (glob), matched against channels
-  kShard = 's',    // Redis SSUBSCRIBE / SPUBLISH
-  kSubject = 'x',  // bus exchanges, NATS patterns
+  kChannel = 'c',     // Redis SUBSCRIBE / PUBLISH
+  kPattern = 'p',     // Redis PSUBSCRIBE (glob), matched against channels
+  kShard = 's',       // Redis SSUBSCRIBE / SPUBLISH
+  kSubject = 'x',     // bus exchanges, NATS patterns
+  kReplicated = 'r',  // replicated maps' changes (node/replicated_maps.h): exact names, internal
 };
 
 struct Publication {

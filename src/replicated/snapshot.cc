@@ -1,0 +1,187 @@
+#include "replicated/snapshot.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/hash.h"
+#include "sharding/wire.h"
+
+namespace shoal::replicated {
+
+namespace wire = sharding::wire;
+
+namespace {
+
+constexpr std::string_view kMagic = "SHOALRM1";
+constexpr std::string_view kEnd = "SHOALEND";
+constexpr uint32_t kFormat = 1;
+
+template <typename T>
+void Put(std::string* out, T v) {
+  char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));
+  out->append(b, sizeof(T));
+}
+
+class In {
+ public:
+  In(std::string_view s, std::string_view what) : s_(s), what_(what) {}
+  template <typename T>
+  bool Get(T* v) {
+    if (s_.size() - pos_ < sizeof(T)) return false;
+    std::memcpy(v, s_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return true;
+  }
+  bool Bytes(size_t n, std::string_view* out) {
+    if (s_.size() - pos_ < n) return false;
+    *out = s_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  size_t pos() const { return pos_; }
+  size_t left() const { return s_.size() - pos_; }
+  Error Fail(const std::string& why) const {
+    return Error(std::make_error_code(std::errc::invalid_argument),
+                 std::string(what_) + ": " + why + " (at byte " + std::to_string(pos_) + " of " +
+                     std::to_string(s_.size()) + "); refusing to load it");
+  }
+
+ private:
+  std::string_view s_;
+  std::string_view what_;
+  size_t pos_ = 0;
+};
+
+std::string EncodeOne(const Change& c) {
+  // One change as a batch of one would repeat the map name: write the change array alone.
+  std::string b = EncodeChanges("-", {c});
+  return b;
+}
+
+}  // namespace
+
+std::string EncodeSnapshot(std::string_view name, const LwwMap& map) {
+  std::string out;
+  out.reserve(64 + map.wire_bytes() + map.entries() * 16);
+  out.append(kMagic);
+  Put<uint32_t>(&out, kFormat);
+  Put<uint32_t>(&out, static_cast<uint32_t>(name.size()));
+  out.append(name);
+  Put<uint64_t>(&out, map.horizon().wall);
+  Put<uint32_t>(&out, map.horizon().logical);
+  Put<uint64_t>(&out, map.entries());
+  map.ForEach([&out](const std::string& k, const LwwMap::Entry& e) {
+    const std::string rec = EncodeOne(LwwMap::ToChange(k, e));
+    Put<uint32_t>(&out, static_cast<uint32_t>(rec.size()));
+    out.append(rec);
+    return true;
+  });
+  Put<uint64_t>(&out, Hash64(out));
+  out.append(kEnd);
+  return out;
+}
+
+Result<Snapshot> DecodeSnapshot(std::string_view bytes, std::string_view what) {
+  In in(bytes, what);
+  std::string_view magic;
+  if (!in.Bytes(kMagic.size(), &magic) || magic != kMagic) {
+    return in.Fail("not a shoal replicated-map snapshot (bad magic)");
+  }
+  // Checksum first: any flipped byte anywhere is reported as such.
+  if (bytes.size() < kMagic.size() + 8 + kEnd.size() ||
+      bytes.substr(bytes.size() - kEnd.size()) != kEnd) {
+    return in.Fail("truncated (no end marker)");
+  }
+  const size_t body = bytes.size() - kEnd.size() - 8;
+  uint64_t sum;
+  std::memcpy(&sum, bytes.data() + body, 8);
+  if (Hash64(bytes.substr(0, body)) != sum) return in.Fail("checksum mismatch (corrupt file)");
+  uint32_t format, name_len, logical;
+  uint64_t wall, count;
+  std::string_view name;
+  if (!in.Get(&format)) return in.Fail("truncated header");
+  if (format != kFormat) return in.Fail("unsupported format version " + std::to_string(format));
+  if (!in.Get(&name_len) || name_len == 0 || name_len > 256 || !in.Bytes(name_len, &name) ||
+      !in.Get(&wall) || !in.Get(&logical) || !in.Get(&count)) {
+    return in.Fail("bad header");
+  }
+  Snapshot s;
+  s.map = std::string(name);
+  s.horizon = HlcTime{wall, logical};
+  if (count > body / 5) return in.Fail("record count larger than the file");
+  s.changes.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    uint32_t len;
+    std::string_view rec;
+    if (in.pos() + 4 > body || !in.Get(&len) || in.pos() + len > body || !in.Bytes(len, &rec)) {
+      return in.Fail("record " + std::to_string(i) + " truncated");
+    }
+    Result<ChangeBatch> b = DecodeChanges(rec);
+    if (!b.ok() || b->changes.size() != 1) {
+      return in.Fail("record " + std::to_string(i) + " malformed" +
+                     (b.ok() ? std::string() : ": " + b.error().message()));
+    }
+    s.changes.push_back(std::move(b->changes[0]));
+  }
+  if (in.pos() != body) return in.Fail("trailing bytes after the last record");
+  return s;
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".tmp";
+  auto fail = [&](const std::string& what) {
+    const int err = errno;
+    return Status(Error(std::error_code(err, std::generic_category()),
+                        what + " " + tmp + ": " + std::strerror(err)));
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return fail("cannot create");
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Status st = fail("cannot write");
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return st;
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    Status st = fail("cannot fsync");
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot rename");
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::Ok();
+}
+
+Result<Snapshot> LoadSnapshotFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    return Error(std::error_code(errno, std::generic_category()),
+                 "cannot open " + path + ": " + std::strerror(errno));
+  }
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  const std::string bytes = ss.str();
+  return DecodeSnapshot(bytes, path);
+}
+
+}  // namespace shoal::replicated

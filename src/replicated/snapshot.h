@@ -1,0 +1,45 @@
+// Replicated-map snapshots (issue 7): a map written to disk on demand and periodically (as ETS's
+// tab2file) and loaded at boot, before the node joins (the seed's preload).
+//
+// File format (integers little-endian):
+//   "SHOALRM1" | u32 format version (1) | u32 name length | name
+//   | u64 horizon wall | u32 horizon logical | u64 record count
+//   | record count x (u32 length | one change, msgpack as in sync.h)
+//   | u64 xxh3 of every byte before it | "SHOALEND"
+// Tombstones are saved too (a preloaded node must not resurrect a key deleted elsewhere), with the
+// collection horizon.
+//
+// Saving writes `path.tmp`, fsyncs it, renames it over `path` and fsyncs the folder, so a crash
+// leaves the old snapshot or the new one, never a torn file. Loading reads the whole file and
+// checks magic, version, every length, the record count and the checksum before returning
+// anything: a truncated or corrupt file is an error naming the file and the fault, and the caller
+// changes nothing (the file is left as it is).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "replicated/lww_map.h"
+#include "replicated/sync.h"
+
+namespace shoal::replicated {
+
+struct Snapshot {
+  std::string map;
+  HlcTime horizon;
+  std::vector<Change> changes;  // every entry, tombstones included
+};
+
+// The bytes of a snapshot of `map` named `name`.
+std::string EncodeSnapshot(std::string_view name, const LwwMap& map);
+// Parses and verifies snapshot bytes; `what` names the source in errors.
+Result<Snapshot> DecodeSnapshot(std::string_view bytes, std::string_view what = "snapshot");
+
+// Writes `bytes` to `path` atomically (tmp + fsync + rename + fsync of the folder).
+Status WriteFileAtomically(const std::string& path, std::string_view bytes);
+// Reads and verifies the snapshot at `path`.
+Result<Snapshot> LoadSnapshotFile(const std::string& path);
+
+}  // namespace shoal::replicated
