@@ -185,6 +185,13 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
                           ->default_str(info.default_value)
                           ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   }
+  std::vector<std::string> replicated_maps;
+  serve
+      ->add_option("--replicated-map", replicated_maps,
+                   "Declare a replicated map NAME=KEY-PREFIX (held in full on every node); "
+                   "repeatable, e.g. --replicated-map users=users:")
+      ->type_name("NAME=PREFIX")
+      ->allow_extra_args(false);
   std::vector<std::string> sets;
   serve
       ->add_option("--set", sets,
@@ -316,6 +323,11 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
     std::string origin =
         secret ? std::string(kParamFlags[i].flag) : fmt::format("{} {}", kParamFlags[i].flag, v);
     sources.overrides.push_back({std::string(kParamFlags[i].param), v, std::move(origin)});
+  }
+  if (!replicated_maps.empty()) {
+    std::string joined;
+    for (const std::string& m : replicated_maps) joined += (joined.empty() ? "" : ",") + m;
+    sources.overrides.push_back({"replicated-maps", joined, "--replicated-map " + joined});
   }
   Result<config::ServerConfig> merged = config::LoadServerConfig(sources);
   if (!merged) return merged.error();

@@ -337,7 +337,50 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig& c) { return c.data_dir; }},
+    {"replicated-maps", "replicated-map",
+     "replicated maps as NAME=KEY-PREFIX,... (every node holds all of each)", false, false,
+     [](ServerConfig& c, std::string_view v) {
+       return Assign(ParseReplicatedMaps(v), c.replicated_maps);
+     },
+     [](const ServerConfig& c) {
+       std::string out;
+       for (const auto& m : c.replicated_maps) {
+         out += (out.empty() ? "" : ",") + m.name + "=" + m.prefix;
+       }
+       return out;
+     }},
+    {"replicated-tombstone-ttl", "",
+     "seconds a replicated map keeps a delete's tombstone (longer than any partition)", false,
+     false,
+     [](ServerConfig& c, std::string_view v) {
+       return Assign(ParseInteger(v, 1, kIntMax), c.replicated_tombstone_ttl);
+     },
+     [](const ServerConfig& c) { return std::to_string(c.replicated_tombstone_ttl); }},
+    {"replicated-sync-interval", "",
+     "milliseconds between anti-entropy rounds of each replicated map with a random peer", false,
+     false,
+     [](ServerConfig& c, std::string_view v) {
+       return Assign(ParseInteger(v, 10, kIntMax), c.replicated_sync_interval_ms);
+     },
+     [](const ServerConfig& c) { return std::to_string(c.replicated_sync_interval_ms); }},
+    {"replicated-save-interval", "",
+     "seconds between snapshots of the replicated maps into data-dir (0 = only on SAVE)", false,
+     false,
+     [](ServerConfig& c, std::string_view v) {
+       return Assign(ParseInteger(v, 0, kIntMax), c.replicated_save_interval);
+     },
+     [](const ServerConfig& c) { return std::to_string(c.replicated_save_interval); }},
 };
+
+bool ValidMapName(std::string_view n) {
+  if (n.empty() || n.size() > 64) return false;
+  for (char ch : n) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
 
 const Param* FindParam(std::string_view name) {
   std::string n = NormalizeName(name);
@@ -363,6 +406,46 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 }
 
 }  // namespace
+
+Status AddReplicatedMap(std::vector<ReplicatedMapDecl>& maps, ReplicatedMapDecl decl) {
+  if (!ValidMapName(decl.name)) {
+    return InvalidValue("replicated map name '" + decl.name +
+                        "' must be 1-64 letters, digits, '_', '-' or '.'");
+  }
+  if (decl.prefix.empty()) {
+    return InvalidValue("replicated map '" + decl.name + "' needs a non-empty key prefix");
+  }
+  for (const auto& m : maps) {
+    if (m.name == decl.name) {
+      return InvalidValue("replicated map '" + decl.name + "' is declared twice");
+    }
+    if (m.prefix.starts_with(decl.prefix) || decl.prefix.starts_with(m.prefix)) {
+      return InvalidValue("replicated maps '" + m.name + "' and '" + decl.name +
+                          "' have overlapping key prefixes '" + m.prefix + "' and '" + decl.prefix +
+                          "'");
+    }
+  }
+  maps.push_back(std::move(decl));
+  return Status::Ok();
+}
+
+Result<std::vector<ReplicatedMapDecl>> ParseReplicatedMaps(std::string_view text) {
+  std::vector<ReplicatedMapDecl> maps;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos) {
+      return InvalidValue("expected NAME=KEY-PREFIX, got '" + std::string(item) + "'");
+    }
+    Status st = AddReplicatedMap(
+        maps, ReplicatedMapDecl{std::string(item.substr(0, eq)), std::string(item.substr(eq + 1))});
+    if (!st.ok()) return st.error();
+  }
+  return maps;
+}
 
 const std::error_category& ErrcCategory() {
   static const class ErrcCategory category;

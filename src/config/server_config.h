@@ -61,6 +61,20 @@ struct ParamInfo {
   bool mutable_at_runtime;    // CONFIG SET may change it
 };
 
+// A replicated map (issue 7): every node holds all of it; keys starting with `prefix` are its.
+struct ReplicatedMapDecl {
+  std::string name;
+  std::string prefix;
+  bool operator==(const ReplicatedMapDecl&) const = default;
+};
+
+// Parses "name=prefix,name2=prefix2" (the "replicated-maps" parameter) and checks it: names of
+// 1-64 letters, digits, '_', '-' or '.', non-empty prefixes, no name twice, and no prefix that
+// starts another (a key must belong to one map).
+Result<std::vector<ReplicatedMapDecl>> ParseReplicatedMaps(std::string_view text);
+// Adds one declaration to `maps` with the same checks.
+Status AddReplicatedMap(std::vector<ReplicatedMapDecl>& maps, ReplicatedMapDecl decl);
+
 struct ServerConfig {
   static constexpr int64_t kMb = int64_t{1} << 20;
 
@@ -94,6 +108,13 @@ struct ServerConfig {
   // "cluster-enabled": no = this node serves every key itself, whatever the membership (one
   // node's keyspace, as before sharding); yes = buckets are spread over the members.
   bool cluster_enabled = true;
+
+  // Replicated maps (issue 7). "replicated-maps": name=prefix,...; also the YAML section
+  // "maps: {users: {mode: replicated, prefix: 'users:'}}" and --replicated-map NAME=PREFIX.
+  std::vector<ReplicatedMapDecl> replicated_maps;
+  int64_t replicated_tombstone_ttl = 86400;    // "replicated-tombstone-ttl": seconds
+  int64_t replicated_sync_interval_ms = 2000;  // "replicated-sync-interval": anti-entropy, ms
+  int64_t replicated_save_interval = 300;      // "replicated-save-interval": seconds; 0 = on demand
 
   // The ports after applying the "0 = derived" rules. A derived port past 65535 (or derived
   // from client port 0) is 0: the OS picks one, and the node logs and advertises it.

@@ -55,6 +55,46 @@ EnvLookup MapEnv(std::map<std::string, std::string> vars) {
   };
 }
 
+// The "maps" section: {NAME: {mode: replicated, prefix: "KEY-PREFIX"}, ...}.
+Status ApplyMaps(ServerConfig& config, const YAML::Node& maps, std::string_view source) {
+  auto fail = [&](const YAML::Node& at, const std::string& why) {
+    return Status(
+        Error(Errc::kParse, fmt::format("{}: maps: {}", Position(source, at.Mark()), why)));
+  };
+  if (maps.IsNull()) return Status::Ok();
+  if (!maps.IsMap()) {
+    return fail(maps, "expected a mapping of map names to {mode: replicated, prefix: ...}");
+  }
+  for (const auto& kv : maps) {
+    if (!kv.first.IsScalar()) return fail(kv.first, "expected a map name");
+    const std::string name = kv.first.Scalar();
+    const YAML::Node& spec = kv.second;
+    if (!spec.IsMap())
+      return fail(spec, "'" + name + "': expected {mode: replicated, prefix: ...}");
+    std::string mode, prefix;
+    for (const auto& f : spec) {
+      const std::string field = f.first.IsScalar() ? f.first.Scalar() : std::string();
+      if (!f.second.IsScalar()) return fail(f.second, "'" + name + "': expected a single value");
+      if (field == "mode") {
+        mode = f.second.Scalar();
+      } else if (field == "prefix") {
+        prefix = f.second.Scalar();
+      } else {
+        return fail(f.first, "'" + name + "': unknown field '" + field +
+                                 "' (a map has 'mode' and 'prefix')");
+      }
+    }
+    if (mode != "replicated") {
+      return fail(spec, "'" + name +
+                            "': mode must be 'replicated' (keys outside every "
+                            "replicated map's prefix are the sharded keyspace)");
+    }
+    Status st = AddReplicatedMap(config.replicated_maps, config::ReplicatedMapDecl{name, prefix});
+    if (!st.ok()) return fail(spec, st.error().message());
+  }
+  return Status::Ok();
+}
+
 Status ApplyYaml(ServerConfig& config, std::string_view text, std::string_view source) {
   YAML::Node root;
   try {
@@ -80,6 +120,10 @@ Status ApplyYaml(ServerConfig& config, std::string_view text, std::string_view s
     }
     const std::string& name = key.Scalar();
     std::string where = fmt::format("{}: {}", Position(source, key.Mark()), name);
+    if (name == "maps") {
+      if (Status st = ApplyMaps(config, value, source); !st.ok()) return st;
+      continue;
+    }
     std::optional<std::string> canonical = ServerConfig::CanonicalName(name);
     if (!canonical) {
       return Error(Errc::kUnknownParameter,

@@ -162,7 +162,14 @@ Status ClusterNode::Start() {
   }
   bus_ = std::make_unique<Bus>(engine_, &loop_, rpc_client_.get(), identity_.id, &clock_);
   bus_->Register(rpc_server_.get());
+  if (engine_ != nullptr) {
+    engine_->replicated().set_self(identity_.id);
+    replicated_ = std::make_unique<ReplicatedDriver>(&engine_->replicated(), bus_.get(), &loop_,
+                                                     rpc_client_.get(), identity_.id, &clock_);
+    replicated_->Register(rpc_server_.get());
+  }
   Publish();
+  if (replicated_ != nullptr) replicated_->Start();
   if (sharding_ != nullptr) {
     // A node alone takes every bucket now (the loop is not running yet: this thread may drive
     // the core), so it serves from its first command; others wait for the coordinator.
@@ -187,6 +194,7 @@ void ClusterNode::OnTick() {
   Publish();
   if (sharding_ != nullptr) sharding_->Tick();
   if (bus_ != nullptr) bus_->Tick();
+  if (replicated_ != nullptr) replicated_->Tick();
   std::lock_guard<std::mutex> lock(mu_);
   counters_ = swim_->counters();
   handshake_failures_ = rpc_server_->stats().handshake_failures;
@@ -203,6 +211,7 @@ void ClusterNode::Publish() {
   if (engine_ != nullptr) engine_->PublishMembers(snap);
   if (sharding_ != nullptr) sharding_->OnView(snap);
   if (bus_ != nullptr) bus_->OnView(snap);
+  if (replicated_ != nullptr) replicated_->OnView(snap);
 }
 
 void ClusterNode::SendPacket(const Endpoint& to, std::string packet) {
@@ -367,6 +376,7 @@ void ClusterNode::Stop() {
   if (dns_thread_.joinable()) dns_thread_.join();
   started_ = false;
   loop_.Post([this] {
+    replicated_.reset();
     rpc_client_->Shutdown();
     rpc_server_->Stop();
     udp_.reset();

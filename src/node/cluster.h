@@ -35,6 +35,7 @@
 #include "net/rpc.h"
 #include "net/udp_socket.h"
 #include "node/bus.h"
+#include "node/replicated_driver.h"
 #include "node/sharding_driver.h"
 
 namespace shoal::node {
@@ -74,6 +75,8 @@ class ClusterNode final : public membership::SwimOutput {
   const ShardingDriver* sharding() const { return sharding_.get(); }
   // The messaging bus (null before Start). Its methods may be called from any thread.
   Bus* bus() const { return bus_.get(); }
+  // The replicated maps' control-thread side (null before Start).
+  ReplicatedDriver* replicated() const { return replicated_.get(); }
   // Leaves gracefully: spreads the news for at most `timeout_ms`, then returns.
   void Leave(int64_t timeout_ms);
   // Stops the control thread. Idempotent.
@@ -115,6 +118,7 @@ class ClusterNode final : public membership::SwimOutput {
   std::unique_ptr<membership::Swim> swim_;
   std::unique_ptr<ShardingDriver> sharding_;
   std::unique_ptr<Bus> bus_;
+  std::unique_ptr<ReplicatedDriver> replicated_;
   uint64_t published_version_ = 0;
   bool started_ = false;
 

@@ -416,6 +416,7 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
                          k.publish_deliveries, k.malformed);
       }
     }
+    if (on("replicated")) s += InfoReplicatedSection(*eng);
     if (on("membership")) {
       s += "# Membership\r\n";
       const auto& table = eng->CurrentShard()->members();

@@ -40,7 +40,7 @@ struct Registry {
   absl::flat_hash_map<std::string_view, const CommandSpec*, NoCaseHash, NoCaseEq> by_name;
   Registry() {
     for (auto group : {StringCommands(), KeyCommands(), HashCommands(), ServerCommands(),
-                       ClusterCommands(), PubSubCommands()}) {
+                       ClusterCommands(), PubSubCommands(), ReplicatedCommands()}) {
       all.insert(all.end(), group.begin(), group.end());
     }
     std::sort(all.begin(), all.end(),

@@ -82,6 +82,7 @@ std::span<const CommandSpec> HashCommands();
 std::span<const CommandSpec> ServerCommands();
 std::span<const CommandSpec> ClusterCommands();
 std::span<const CommandSpec> PubSubCommands();
+std::span<const CommandSpec> ReplicatedCommands();
 
 // Shared reply texts (Redis's).
 inline constexpr std::string_view kWrongTypeErr =

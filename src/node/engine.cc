@@ -22,7 +22,11 @@ struct Engine::Tx {
 };
 
 Engine::Engine(const config::ServerConfig& cfg, net::Runtime* runtime, const Clock* clock)
-    : start_unix_ms(clock->NowUnixMillis()), runtime_(runtime), clock_(clock), cfg_(cfg) {
+    : start_unix_ms(clock->NowUnixMillis()),
+      runtime_(runtime),
+      clock_(clock),
+      cfg_(cfg),
+      replicated_(std::make_unique<ReplicatedMaps>(clock, cfg)) {
   const unsigned n = runtime->size();
   shards_.reserve(n);
   for (unsigned i = 0; i < n; ++i) shards_.push_back(nullptr);
@@ -171,6 +175,9 @@ resp::DispatchResult Engine::Dispatch(resp::Connection* c, Args args, resp::Repl
     return resp::DispatchResult::kDone;
   }
   if (!info->tx_buckets.empty()) info->tx_buckets.clear();  // left by a command that did not lock
+  if (spec->first_key > 0 && !replicated_->empty()) {
+    if (auto r = DispatchReplicated(c, *spec, args, out)) return *r;
+  }
   if (spec->first_key > 0 && plane_.enabled()) {
     return DispatchClustered(c, info, *spec, args, out);
   }

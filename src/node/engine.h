@@ -31,6 +31,7 @@
 #include "net/runtime.h"
 #include "node/bucket_plane.h"
 #include "node/command.h"
+#include "node/replicated_maps.h"
 #include "node/shard.h"
 #include "resp/connection.h"
 #include "resp/service.h"
@@ -109,6 +110,10 @@ class Engine final : public resp::CommandService {
   void set_cluster(ClusterNode* cluster) { cluster_.store(cluster, std::memory_order_release); }
   ClusterNode* cluster() const { return cluster_.load(std::memory_order_acquire); }
 
+  // Replicated maps (issue 7): declared by config or the embedded API; any thread.
+  ReplicatedMaps& replicated() { return *replicated_; }
+  const ReplicatedMaps& replicated() const { return *replicated_; }
+
   // Settings.
   config::ServerConfig Config() const;
   // Validates and applies a CONFIG SET; pushes the result to every worker.
@@ -128,6 +133,11 @@ class Engine final : public resp::CommandService {
   resp::DispatchResult DispatchClustered(resp::Connection* c, ClientInfo* info,
                                          const CommandSpec& spec, Args args,
                                          resp::ReplyBuilder* out);
+  // A command on replicated-map keys runs on the local copy (cmd_replicated.cc); nullopt: its
+  // keys are not a replicated map's.
+  std::optional<resp::DispatchResult> DispatchReplicated(resp::Connection* c,
+                                                         const CommandSpec& spec, Args args,
+                                                         resp::ReplyBuilder* out);
   bool Config_redirect() const { return redirect_.load(std::memory_order_relaxed); }
   void PushSettings(const config::ServerConfig& cfg);
   void ApplySettings(Shard& s, const config::ServerConfig& cfg);
@@ -146,6 +156,7 @@ class Engine final : public resp::CommandService {
   BucketPlane plane_;
   std::string cluster_cookie_;
   std::atomic<bool> redirect_{false};  // cluster-mode redirect
+  std::unique_ptr<ReplicatedMaps> replicated_;
 };
 
 }  // namespace shoal::node

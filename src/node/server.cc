@@ -83,6 +83,12 @@ Status Server::Start() {
   // The control plane first: by the time a client is accepted, the workers have the member
   // table and (alone) the bucket states queued ahead of it, so INFO and routing are complete
   // from the first command. Messages posted to the workers wait until their loops run.
+  // Replicated maps' snapshots load before the node joins (the seed's preload); a corrupt one
+  // stops the boot and is left as it is.
+  if (Status ls = engine_->replicated().LoadSnapshots(); !ls.ok()) {
+    acceptors_.clear();
+    return ls;
+  }
   config::ServerConfig cluster_cfg = cfg_;
   cluster_cfg.port = port;
   cluster_ = std::make_unique<ClusterNode>(cluster_cfg, engine_.get());
@@ -117,6 +123,7 @@ void Server::Stop() {
   if (!started_) return;
   started_ = false;
   if (cluster_ != nullptr) {
+    if (cluster_->replicated() != nullptr) cluster_->replicated()->SaveOnExit();
     engine_->set_cluster(nullptr);
     cluster_->Stop();
   }

@@ -101,6 +101,7 @@ struct ShardStats {
   uint64_t keyspace_hits = 0;
   uint64_t keyspace_misses = 0;
   uint64_t rejected_oom = 0;
+  uint64_t replicated_commands = 0;  // commands on replicated-map keys
 };
 
 class Shard {
@@ -149,6 +150,11 @@ class Shard {
   std::string RedirectFor(uint16_t b, Endpoint* forward_to) const;
   // Completes ops whose replies are ready, for clients of this worker.
   void CompleteBatch(std::vector<RemoteOp> ops);
+  // A table that holds one command's replicated-map keys while it runs (cmd_replicated.cc).
+  storage::Table& scratch() {
+    if (scratch_ == nullptr) scratch_ = std::make_unique<storage::Table>(clock_, index_ + 77);
+    return *scratch_;
+  }
   // Keys in this worker's table, refreshed by the cron (read by any thread).
   std::atomic<uint64_t> approx_keys{0};
 
@@ -199,6 +205,7 @@ class Shard {
   Engine* const engine_;
   const Clock* const clock_;
   storage::Table table_;
+  std::unique_ptr<storage::Table> scratch_;
   ShardSettings settings_;
   resp::ConnectionLimits limits_;
   ShardStats stats_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "sharding/wire.h"
 
@@ -74,6 +75,34 @@ std::string ReadMapName(const wire::Reader& r) {
 }
 
 uint32_t NodesAt(int bits) { return bits == 0 ? 1u : 1u << bits; }
+
+// What DecodeRequest checks beyond the encoding, for requests built by hand (Answer's callers).
+const char* Invalid(const SyncRequest& q) {
+  if (q.map.empty() || q.map.size() > kMaxMapName) return "bad map name";
+  switch (q.kind) {
+    case SyncKind::kCompare:
+      if (q.bits != kTopBits && q.bits != kGroupBits && q.bits != kLeafBits) {
+        return "bad tree level";
+      }
+      if (q.nodes.size() != q.digests.size()) return "nodes without digests";
+      if (q.nodes.size() > NodesAt(q.bits)) return "more tree nodes than the level has";
+      for (uint32_t n : q.nodes) {
+        if (n >= NodesAt(q.bits)) return "tree node out of range";
+      }
+      return nullptr;
+    case SyncKind::kReconcile:
+      if (q.hashes.size() != q.leaves.size() || q.leaves.size() > kLeavesPerReconcile) {
+        return "bad reconcile leaves";
+      }
+      for (uint32_t leaf : q.leaves) {
+        if (leaf >= kLeaves) return "leaf out of range";
+      }
+      return nullptr;
+    case SyncKind::kPush:
+      return nullptr;
+  }
+  return "unknown sync request";
+}
 
 }  // namespace
 
@@ -152,6 +181,9 @@ Result<SyncRequest> DecodeRequest(std::string_view bytes) {
         q.nodes = UnpackInts<uint32_t>(r.At(4).Bin());
         q.digests = UnpackInts<uint64_t>(r.At(5).Bin());
         if (q.nodes.size() != q.digests.size()) throw wire::WireError("nodes without digests");
+        if (q.nodes.size() > NodesAt(q.bits)) {
+          throw wire::WireError("more tree nodes than the level has");
+        }
         for (uint32_t n : q.nodes) {
           if (n >= NodesAt(q.bits)) throw wire::WireError("tree node out of range");
         }
@@ -187,6 +219,10 @@ Result<SyncRequest> DecodeRequest(std::string_view bytes) {
 }
 
 Result<std::string> Answer(const LwwMap& map, const SyncRequest& q, std::vector<Change>* pushed) {
+  if (const char* why = Invalid(q)) {
+    return Error(std::make_error_code(std::errc::invalid_argument),
+                 std::string("replicated sync: ") + why);
+  }
   wire::Writer w;
   switch (q.kind) {
     case SyncKind::kCompare: {
@@ -240,6 +276,7 @@ std::string SyncSession::CompareRequest(const LwwMap& m, int bits, std::vector<u
   q.bits = bits;
   q.digests.reserve(nodes.size());
   for (uint32_t n : nodes) q.digests.push_back(m.Digest(bits, n));
+  asked_ = nodes;
   q.nodes = std::move(nodes);
   bits_ = bits;
   phase_ = Phase::kCompare;
@@ -247,14 +284,8 @@ std::string SyncSession::CompareRequest(const LwwMap& m, int bits, std::vector<u
 }
 
 std::string SyncSession::Start(const LwwMap& m) {
-  if (m.entries() == 0) {
-    // Nothing here: every leaf differs (unless the peer is empty too; then each reconcile
-    // batch answers nothing).
-    leaves_.resize(kLeaves);
-    for (uint32_t i = 0; i < kLeaves; ++i) leaves_[i] = i;
-    stats_.leaves_differing = kLeaves;
-    return *NextReconcile(m);
-  }
+  // An empty map descends too: against an empty or small peer that costs ~2 KiB, not a
+  // reconcile of all 65536 leaves.
   std::vector<uint32_t> all(NodesAt(kTopBits));
   for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
   return CompareRequest(m, kTopBits, std::move(all));
@@ -283,6 +314,28 @@ std::optional<std::string> SyncSession::NextReconcile(const LwwMap& m) {
   return Track(EncodeRequest(q));
 }
 
+std::optional<std::string> SyncSession::NextPush() {
+  if (push_next_ >= push_.size()) {
+    push_.clear();
+    push_next_ = 0;
+    return std::nullopt;
+  }
+  SyncRequest q;
+  q.kind = SyncKind::kPush;
+  q.map = map_;
+  size_t bytes = 0;
+  while (push_next_ < push_.size()) {
+    Change& c = push_[push_next_];
+    const size_t b = LwwMap::WireBytes(c.key.size(), c.value ? c.value->size() : 0);
+    if (!q.changes.empty() && bytes + b > kMaxAnswerBytes) break;
+    bytes += b;
+    q.changes.push_back(std::move(c));
+    ++push_next_;
+  }
+  phase_ = Phase::kPush;
+  return Track(EncodeRequest(q));
+}
+
 Result<SyncSession::Step> SyncSession::OnAnswer(const LwwMap& m, std::string_view answer) {
   stats_.bytes_received += answer.size();
   Step step;
@@ -293,6 +346,14 @@ Result<SyncSession::Step> SyncSession::OnAnswer(const LwwMap& m, std::string_vie
       case Phase::kCompare: {
         if (r.Array() != 1) throw wire::WireError("bad compare answer");
         std::vector<uint32_t> differ = UnpackInts<uint32_t>(r.At(0).Bin());
+        // Only nodes asked about (this also bounds every leaf and child below).
+        std::sort(differ.begin(), differ.end());
+        differ.erase(std::unique(differ.begin(), differ.end()), differ.end());
+        for (uint32_t d : differ) {
+          if (!std::binary_search(asked_.begin(), asked_.end(), d)) {
+            throw wire::WireError("answer names a tree node not asked about");
+          }
+        }
         if (bits_ == kLeafBits) {
           leaves_ = std::move(differ);
           stats_.leaves_differing = leaves_.size();
@@ -309,7 +370,6 @@ Result<SyncSession::Step> SyncSession::OnAnswer(const LwwMap& m, std::string_vie
         std::vector<uint32_t> children;
         children.reserve(differ.size() * fan);
         for (uint32_t d : differ) {
-          if (d >= NodesAt(bits_)) throw wire::WireError("tree node out of range");
           for (uint32_t c = 0; c < fan; ++c) children.push_back(d * fan + c);
         }
         step.request = CompareRequest(m, next, std::move(children));
@@ -325,29 +385,34 @@ Result<SyncSession::Step> SyncSession::OnAnswer(const LwwMap& m, std::string_vie
         next_leaf_ += answered;
         if (!want.empty()) {
           absl::flat_hash_set<uint64_t> wanted(want.begin(), want.end());
-          SyncRequest q;
-          q.kind = SyncKind::kPush;
-          q.map = map_;
+          // The peer asks for every entry of ours it lacks, including older versions of keys it
+          // has just sent us newer ones of: those it would refuse, so they are not pushed.
+          absl::flat_hash_map<std::string_view, Stamp> theirs;
+          for (const Change& c : step.received) {
+            auto [it, fresh] = theirs.emplace(c.key, c.stamp);
+            if (!fresh && it->second < c.stamp) it->second = c.stamp;
+          }
+          push_.clear();
+          push_next_ = 0;
           for (size_t i = 0; i < answered; ++i) {
             m.ForEachInLeaf(batch_[i], [&](const std::string& k, const LwwMap::Entry& e) {
-              if (wanted.contains(LwwMap::EntryHash(k, e.stamp))) {
-                q.changes.push_back(LwwMap::ToChange(k, e));
-              }
+              if (!wanted.contains(LwwMap::EntryHash(k, e.stamp))) return;
+              auto it = theirs.find(k);
+              if (it != theirs.end() && e.stamp < it->second) return;
+              push_.push_back(LwwMap::ToChange(k, e));
             });
           }
-          if (!q.changes.empty()) {
-            stats_.entries_sent += q.changes.size();
-            phase_ = Phase::kPush;
-            step.request = Track(EncodeRequest(q));
-            break;
-          }
+          stats_.entries_sent += push_.size();
+          step.request = NextPush();
+          if (step.request) break;
         }
         step.request = NextReconcile(m);
         break;
       }
       case Phase::kPush:
         if (r.Array() != 1) throw wire::WireError("bad push answer");
-        step.request = NextReconcile(m);
+        step.request = NextPush();
+        if (!step.request) step.request = NextReconcile(m);
         break;
       case Phase::kDone:
         throw wire::WireError("answer after the session ended");

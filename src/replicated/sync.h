@@ -12,17 +12,20 @@
 //       entries in each differing leaf. The responder answers with its entries whose hash the
 //       initiator lacks, and the hashes of the initiator's entries it lacks itself; the initiator
 //       applies what came and pushes what was asked for. So one session repairs both copies.
-//     An empty initiator skips the descent (every leaf differs). Merge is LWW, so an entry sent
-//     that the receiver already has newer is simply refused by Apply.
+//     An empty initiator descends too (~2 KiB against an empty or small peer). Merge is LWW, so an
+//     entry sent that the receiver already has newer is simply refused by Apply.
 //   * Traffic for a copy that missed a fraction f of a map of n entries: ~2 KiB + 4096·8 B (every
 //     level-8 node differs once f·n >> 256) + 16·8 B per differing level-12 node + 8 B per entry
 //     of each differing leaf + the entries themselves. For n = 1M, f = 1% that is ~2.5% of the
 //     map's bytes (bench/replicated_sync_bench prints the figure).
-//   * Message sizes are bounded: the level-16 round carries at most 65536 digests (512 KiB), a
+//   * Message sizes are bounded: the level-16 round carries at most 65536 digests (768 KiB), a
 //     reconcile batch kLeavesPerReconcile leaves; a responder that would answer more than
-//     kMaxAnswerBytes of entries stops early and the initiator asks again for the rest.
+//     kMaxAnswerBytes of entries stops early and the initiator asks again for the rest, and the
+//     initiator pushes what the responder lacks in pushes of at most kMaxAnswerBytes of entries
+//     each (a single larger entry goes alone).
 //   * Decoding is bounds-checked (msgpack with limits); a malformed message is an error, never a
-//     crash, and changes nothing.
+//     crash, and changes nothing. An answer naming a tree node the initiator did not ask about is
+//     malformed too.
 #pragma once
 
 #include <cstdint>
@@ -67,7 +70,8 @@ std::string EncodeRequest(const SyncRequest& r);
 Result<SyncRequest> DecodeRequest(std::string_view bytes);
 
 // The responder: answers `req` from `map`. A kPush's changes are returned in `*pushed` for the
-// caller to apply (it may hold a different lock for writes, and notifies watchers).
+// caller to apply (it may hold a different lock for writes, and notifies watchers). A request
+// that DecodeRequest would refuse (a bad level, a node or leaf out of range) is an error.
 Result<std::string> Answer(const LwwMap& map, const SyncRequest& req, std::vector<Change>* pushed);
 
 struct SyncStats {
@@ -104,6 +108,7 @@ class SyncSession {
   }
   std::string CompareRequest(const LwwMap& m, int bits, std::vector<uint32_t> nodes);
   std::optional<std::string> NextReconcile(const LwwMap& m);
+  std::optional<std::string> NextPush();
 
   std::string map_;
   Phase phase_ = Phase::kCompare;
@@ -111,6 +116,9 @@ class SyncSession {
   std::vector<uint32_t> leaves_;  // differing leaves still to reconcile
   size_t next_leaf_ = 0;
   std::vector<uint32_t> batch_;  // leaves of the reconcile in flight
+  std::vector<uint32_t> asked_;  // tree nodes of the compare in flight, ascending
+  std::vector<Change> push_;     // entries the peer asked for, pushed from push_next_ on
+  size_t push_next_ = 0;
   SyncStats stats_;
 };
 

@@ -1,0 +1,273 @@
+#include "node/replicated_driver.h"
+
+#include "common/log.h"
+
+namespace shoal::node {
+
+namespace {
+constexpr int64_t kMaintainEveryUs = 100'000;
+constexpr int64_t kCollectEveryUs = 10'000'000;
+}  // namespace
+
+ReplicatedDriver::ReplicatedDriver(ReplicatedMaps* maps, Bus* bus, net::EventLoop* loop,
+                                   net::RpcClient* client, membership::MemberId self,
+                                   const Clock* clock)
+    : maps_(maps),
+      bus_(bus),
+      loop_(loop),
+      client_(client),
+      self_(self),
+      clock_(clock),
+      cfg_(maps->config()) {
+  rng_ ^= self.lo() ^ static_cast<uint64_t>(clock->MonotonicMicros());
+  const int64_t now = clock_->MonotonicMicros();
+  next_collect_us_ = now + kCollectEveryUs;
+  next_save_us_ = now + cfg_.replicated_save_interval * 1'000'000;
+}
+
+ReplicatedDriver::~ReplicatedDriver() {
+  *alive_flag_ = false;
+  for (ReplicatedMap* m : maps_->All()) m->set_on_outbox(nullptr);
+}
+
+void ReplicatedDriver::Register(net::RpcServer* server) {
+  server->Register(
+      std::string(kReplicatedSyncMethod), [this](std::string_view body, net::Responder responder) {
+        auto req = replicated::DecodeRequest(body);
+        if (!req.ok()) {
+          responder.Fail(req.error().message());
+          return;
+        }
+        ReplicatedMap* m = maps_->Find(req->map);
+        if (m == nullptr) {
+          responder.Fail("no replicated map '" + req->map + "' on this node");
+          return;
+        }
+        std::vector<replicated::Change> pushed;
+        auto answer = m->WithShared(
+            [&](const replicated::LwwMap& lm) { return replicated::Answer(lm, *req, &pushed); });
+        if (!answer.ok()) {
+          responder.Fail(answer.error().message());
+          return;
+        }
+        if (!pushed.empty()) {
+          m->ApplyRemote(pushed, /*from_sync=*/true);
+        }
+        responder.Reply(std::move(*answer));
+      });
+}
+
+void ReplicatedDriver::Start() {
+  maps_->OnDeclare([this](ReplicatedMap* m) {
+    if (loop_->InLoopThread()) {
+      Attach(m);
+    } else {
+      loop_->Post([this, m] { Attach(m); });
+    }
+  });
+}
+
+void ReplicatedDriver::Attach(ReplicatedMap* m) {
+  if (per_map_.contains(m->name())) return;
+  PerMap& pm = per_map_[m->name()];
+  pm.map = m;
+  pm.next_sync_us = clock_->MonotonicMicros() + cfg_.replicated_sync_interval_ms * 1000;
+  for (const auto& id : alive_) pm.pending_peers.insert(id);
+  std::weak_ptr<bool> alive = alive_flag_;
+  const std::string name = m->name();
+  m->set_on_outbox([this, alive, name] {
+    loop_->Post([this, alive, name] {
+      if (alive.expired() || !*alive.lock()) return;
+      auto it = per_map_.find(name);
+      if (it != per_map_.end()) Flush(it->second);
+    });
+  });
+  bus_->Run([this, alive, name](bus::Dispatcher& d) {
+    auto sub = d.Subscribe(bus::Space::kReplicated, "", name,
+                           [this, alive](const bus::Publication& p, const std::string&,
+                                         std::function<void(uint64_t)> done) {
+                             if (!alive.expired() && *alive.lock()) OnBatch(p);
+                             done(1);
+                           });
+    if (!sub.ok()) {
+      SHOAL_LOG_ERROR("replicated map '{}': cannot subscribe: {}", name, sub.error().message());
+      return;
+    }
+    d.SyncInterest([this, alive, name] {
+      if (alive.expired() || !*alive.lock()) return;
+      auto it = per_map_.find(name);
+      if (it != per_map_.end()) it->second.interest_ready = true;
+    });
+  });
+  // Writes made before the driver existed (none normally) go out now.
+  Flush(pm);
+}
+
+void ReplicatedDriver::Flush(PerMap& pm) {
+  std::vector<replicated::Change> changes = pm.map->TakeOutbox();
+  if (changes.empty()) return;
+  size_t start = 0;
+  while (start < changes.size()) {
+    size_t bytes = 0, end = start;
+    while (end < changes.size() && (end == start || bytes < kMaxBatchBytes)) {
+      bytes += changes[end].key.size() + (changes[end].value ? changes[end].value->size() : 0) + 48;
+      ++end;
+    }
+    std::vector<replicated::Change> part(std::make_move_iterator(changes.begin() + start),
+                                         std::make_move_iterator(changes.begin() + end));
+    std::string payload = replicated::EncodeChanges(pm.map->name(), part);
+    pm.map->stats().batches_sent.fetch_add(1, std::memory_order_relaxed);
+    bus_->Run([name = pm.map->name(), payload = std::move(payload)](bus::Dispatcher& d) mutable {
+      d.Publish(bus::Space::kReplicated, "", name, std::move(payload), [](Result<uint64_t>) {});
+    });
+    start = end;
+  }
+}
+
+void ReplicatedDriver::OnBatch(const bus::Publication& p) {
+  if (p.origin == self_) return;  // our own batch, delivered locally
+  auto batch = replicated::DecodeChanges(p.payload);
+  auto it = per_map_.find(p.subject);
+  if (it == per_map_.end()) return;
+  if (!batch.ok() || batch->map != p.subject) {
+    it->second.map->stats().malformed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  it->second.map->stats().batches_received.fetch_add(1, std::memory_order_relaxed);
+  it->second.map->ApplyRemote(batch->changes, /*from_sync=*/false);
+}
+
+std::vector<membership::MemberId> ReplicatedDriver::AlivePeers() const {
+  return std::vector<membership::MemberId>(alive_.begin(), alive_.end());
+}
+
+void ReplicatedDriver::OnView(std::shared_ptr<const membership::MemberTable> view) {
+  view_ = view;
+  std::set<membership::MemberId> now;
+  for (const membership::Member& m : view->members()) {
+    if (m.record.id == self_ || m.state != membership::MemberState::kAlive) continue;
+    now.insert(m.record.id);
+    if (!alive_.contains(m.record.id)) {
+      // Joined, or back after a crash or a partition: sync every map with it first.
+      for (auto& [name, pm] : per_map_) pm.pending_peers.insert(m.record.id);
+    }
+  }
+  alive_ = std::move(now);
+  if (alive_.empty()) {
+    for (auto& [name, pm] : per_map_) pm.map->stats().synced.store(true);  // alone: nothing to do
+  }
+}
+
+void ReplicatedDriver::Tick() {
+  const int64_t now = clock_->MonotonicMicros();
+  for (auto& [name, pm] : per_map_) MaybeStartSync(pm, now);
+  if (now >= next_maintain_us_) {
+    next_maintain_us_ = now + kMaintainEveryUs;
+    const bool collect = now >= next_collect_us_;
+    if (collect) next_collect_us_ = now + kCollectEveryUs;
+    for (auto& [name, pm] : per_map_) {
+      pm.map->Maintain(clock_->NowUnixMillis(), cfg_.replicated_tombstone_ttl * 1000, collect);
+    }
+  }
+  if (cfg_.replicated_save_interval > 0 && !cfg_.data_dir.empty() && now >= next_save_us_) {
+    next_save_us_ = now + cfg_.replicated_save_interval * 1'000'000;
+    for (auto& [name, pm] : per_map_) {
+      Status st = pm.map->Save(maps_->SnapshotPath(*pm.map));
+      if (!st.ok()) {
+        SHOAL_LOG_ERROR("replicated map '{}': snapshot failed: {}", name, st.error().message());
+      }
+    }
+  }
+}
+
+void ReplicatedDriver::SyncNow(std::string map) {
+  loop_->Post([this, alive = std::weak_ptr<bool>(alive_flag_), map] {
+    if (alive.expired() || !*alive.lock()) return;
+    auto it = per_map_.find(map);
+    if (it != per_map_.end()) it->second.next_sync_us = 0;
+  });
+}
+
+void ReplicatedDriver::SaveOnExit() {
+  if (cfg_.data_dir.empty()) return;
+  Status st = maps_->SaveAll();
+  if (!st.ok())
+    SHOAL_LOG_ERROR("replicated maps: snapshot at exit failed: {}", st.error().message());
+}
+
+void ReplicatedDriver::MaybeStartSync(PerMap& pm, int64_t now_us) {
+  if (pm.session != nullptr || !pm.interest_ready || alive_.empty()) return;
+  // Newly alive peers first.
+  while (!pm.pending_peers.empty()) {
+    const membership::MemberId peer = *pm.pending_peers.begin();
+    pm.pending_peers.erase(pm.pending_peers.begin());
+    if (alive_.contains(peer)) return StartSession(pm, peer);
+  }
+  if (now_us < pm.next_sync_us) return;
+  pm.next_sync_us = now_us + cfg_.replicated_sync_interval_ms * 1000;
+  const std::vector<membership::MemberId> peers = AlivePeers();
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  StartSession(pm, peers[rng_ % peers.size()]);
+}
+
+void ReplicatedDriver::StartSession(PerMap& pm, const membership::MemberId& peer) {
+  pm.session = std::make_unique<replicated::SyncSession>(pm.map->name());
+  pm.peer = peer;
+  std::string req =
+      pm.map->WithShared([&pm](const replicated::LwwMap& lm) { return pm.session->Start(lm); });
+  SendStep(pm.map->name(), std::move(req));
+}
+
+void ReplicatedDriver::SendStep(const std::string& name, std::string request) {
+  auto it = per_map_.find(name);
+  if (it == per_map_.end()) return;
+  PerMap& pm = it->second;
+  const membership::Member* m = view_ == nullptr ? nullptr : view_->Find(pm.peer);
+  if (m == nullptr) return EndSession(pm, false);
+  std::weak_ptr<bool> alive = alive_flag_;
+  client_->Call(m->record.address, kReplicatedSyncMethod, std::move(request), kSyncCallTimeoutMs,
+                [this, alive, name](Result<std::string> r) {
+                  if (alive.expired() || !*alive.lock()) return;
+                  auto it = per_map_.find(name);
+                  if (it == per_map_.end() || it->second.session == nullptr) return;
+                  PerMap& pm = it->second;
+                  if (!r.ok()) {
+                    SHOAL_LOG_DEBUG("replicated map '{}': sync with {} failed: {}", name,
+                                    pm.peer.ShortString(), r.error().message());
+                    return EndSession(pm, false);
+                  }
+                  auto step = pm.map->WithShared(
+                      [&](const replicated::LwwMap& lm) { return pm.session->OnAnswer(lm, *r); });
+                  if (!step.ok()) {
+                    SHOAL_LOG_WARN("replicated map '{}': bad sync answer from {}: {}", name,
+                                   pm.peer.ShortString(), step.error().message());
+                    return EndSession(pm, false);
+                  }
+                  if (!step->received.empty())
+                    pm.map->ApplyRemote(step->received, /*from_sync=*/true);
+                  if (!step->request) return EndSession(pm, true);
+                  SendStep(name, std::move(*step->request));
+                });
+}
+
+void ReplicatedDriver::EndSession(PerMap& pm, bool ok) {
+  ReplicatedMapStats& k = pm.map->stats();
+  const replicated::SyncStats& s = pm.session->stats();
+  k.sync_bytes.fetch_add(s.bytes_sent + s.bytes_received, std::memory_order_relaxed);
+  k.sync_entries_sent.fetch_add(s.entries_sent, std::memory_order_relaxed);
+  if (ok) {
+    k.syncs.fetch_add(1, std::memory_order_relaxed);
+    if (!k.synced.exchange(true)) {
+      SHOAL_LOG_INFO("replicated map '{}': synced from {} ({} entries received, {} bytes)",
+                     pm.map->name(), pm.peer.ShortString(), s.entries_received,
+                     s.bytes_sent + s.bytes_received);
+    }
+  } else {
+    k.sync_failures.fetch_add(1, std::memory_order_relaxed);
+  }
+  pm.session.reset();
+}
+
+}  // namespace shoal::node

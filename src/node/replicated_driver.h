@@ -1,0 +1,89 @@
+// ReplicatedDriver: the control-thread side of the replicated maps (issue 7).
+//
+//   * Broadcast. Each map's outbox (replicated_maps.h) is flushed by a task posted to the control
+//     loop when it becomes non-empty: the queued changes leave as one change batch published on
+//     the bus (space 'r', subject = map name): one message per node that declared the map. A
+//     batch larger than kMaxBatchBytes is split. Batches from peers are applied with LWW.
+//   * Sync. A node syncs a map from one peer (replicated/sync.h) when the peer is first seen
+//     alive — at start, when a node joins, and when a node comes back after a crash or a
+//     partition — and otherwise every `replicated-sync-interval` with a random live peer
+//     (anti-entropy, which also repairs batches the at-most-once bus lost). One session per map at
+//     a time; the internal RPC method "replicated.sync" answers the peer's requests.
+//   * Maintenance: expiry (a budget of groups every 100 ms), tombstone collection (every 10 s,
+//     `replicated-tombstone-ttl`), snapshots every `replicated-save-interval` with a data dir.
+//
+// Thread-safety: everything on the control thread, except SyncNow (any thread).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "common/clock.h"
+#include "membership/types.h"
+#include "net/event_loop.h"
+#include "net/rpc.h"
+#include "node/bus.h"
+#include "node/replicated_maps.h"
+#include "replicated/sync.h"
+
+namespace shoal::node {
+
+inline constexpr std::string_view kReplicatedSyncMethod = "replicated.sync";
+inline constexpr size_t kMaxBatchBytes = 4 << 20;
+inline constexpr int64_t kSyncCallTimeoutMs = 10'000;
+
+class ReplicatedDriver {
+ public:
+  ReplicatedDriver(ReplicatedMaps* maps, Bus* bus, net::EventLoop* loop, net::RpcClient* client,
+                   membership::MemberId self, const Clock* clock);
+  ~ReplicatedDriver();
+
+  void Register(net::RpcServer* server);
+  // Subscribes to the maps (those declared now and later). After the bus exists.
+  void Start();
+  void OnView(std::shared_ptr<const membership::MemberTable> view);
+  void Tick();
+  // Starts an anti-entropy round of `map` with a random live peer (any thread).
+  void SyncNow(std::string map);
+  // Saves every map if a data dir is set (shutdown). Any thread.
+  void SaveOnExit();
+
+ private:
+  struct PerMap {
+    ReplicatedMap* map = nullptr;
+    bool interest_ready = false;  // subscribed cluster-wide
+    std::unique_ptr<replicated::SyncSession> session;
+    membership::MemberId peer;
+    int64_t next_sync_us = 0;
+    std::set<membership::MemberId> pending_peers;  // newly alive: sync with them first
+  };
+  void Attach(ReplicatedMap* m);
+  void Flush(PerMap& pm);
+  void OnBatch(const bus::Publication& p);
+  void MaybeStartSync(PerMap& pm, int64_t now_us);
+  void StartSession(PerMap& pm, const membership::MemberId& peer);
+  void SendStep(const std::string& name, std::string request);
+  void EndSession(PerMap& pm, bool ok);
+  std::vector<membership::MemberId> AlivePeers() const;
+
+  ReplicatedMaps* maps_;
+  Bus* bus_;
+  net::EventLoop* loop_;
+  net::RpcClient* client_;
+  membership::MemberId self_;
+  const Clock* clock_;
+  const config::ServerConfig& cfg_;
+  std::map<std::string, PerMap> per_map_;
+  std::shared_ptr<const membership::MemberTable> view_;
+  std::set<membership::MemberId> alive_;
+  uint64_t rng_ = 0x9e3779b97f4a7c15ull;
+  int64_t next_maintain_us_ = 0;
+  int64_t next_collect_us_ = 0;
+  int64_t next_save_us_ = 0;
+  std::shared_ptr<bool> alive_flag_ = std::make_shared<bool>(true);
+};
+
+}  // namespace shoal::node
