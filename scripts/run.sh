@@ -41,7 +41,7 @@ for i in 1 2 3; do
   seeds=()
   [ "$i" -gt 1 ] && seeds=(--seeds "$seed")
   ./build/shoal serve --port "$port" --cookie-file run/cookie --data-dir "run/node$i" \
-    "${seeds[@]}" >"run/node$i.log" 2>&1 &
+    --replicated-map users=users: --replicated-map sessions=sess: "${seeds[@]}" >"run/node$i.log" 2>&1 &
   pids+=($!)
 done
 # Ready when every node sees three members alive, every bucket has an owner and each node
@@ -73,6 +73,9 @@ cat <<MSG
     health:    curl http://127.0.0.1:$((base + 1000))/health
     buckets:   curl http://127.0.0.1:$((base + 1000))/api/v1/buckets
     info:      redis-cli -p $base info sharding ; redis-cli -p $base cluster shards
+    maps:      redis-cli -p $base set users:ann Ann ; redis-cli -p $((base + 2)) get users:ann
+               (replicated maps 'users' = keys users:*, 'sessions' = sess*: on every node)
+               curl http://127.0.0.1:$((base + 1000))/api/v1/maps
 
   Keys are sharded over the three nodes in 16384 buckets; a node forwards a command for a key it
   does not hold. Ctrl-C stops the cluster (each node hands its buckets over before it exits).

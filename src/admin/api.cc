@@ -113,6 +113,40 @@ void RegisterNodeApi(AdminServer& http, const std::atomic<node::Server*>& server
     if (table == nullptr) return HttpReply::Problem(503, "membership is not running");
     return HttpReply::Json(MembersJson(*table));
   });
+  // Replicated maps (issue 7): each map's size and counters; POST saves snapshots now.
+  http.Get("/api/v1/maps", [&server](const HttpRequest&) {
+    node::Server* s = server.load();
+    if (s == nullptr) return HttpReply::Problem(503, "the node is not running");
+    nlohmann::json maps = nlohmann::json::array();
+    for (node::ReplicatedMap* m : s->engine().replicated().All()) {
+      const node::ReplicatedMapStats& k = m->stats();
+      nlohmann::json j = {{"name", m->name()}, {"prefix", m->prefix()}, {"mode", "replicated"}};
+      m->WithShared([&j](const replicated::LwwMap& lm) {
+        j["keys"] = lm.size();
+        j["tombstones"] = lm.tombstones();
+        j["bytes"] = lm.wire_bytes();
+        return 0;
+      });
+      j["synced"] = k.synced.load();
+      j["local_writes"] = k.local_writes.load();
+      j["remote_applied"] = k.remote_applied.load();
+      j["syncs"] = k.syncs.load();
+      j["sync_failures"] = k.sync_failures.load();
+      j["sync_bytes"] = k.sync_bytes.load();
+      j["saves"] = k.saves.load();
+      j["last_save_unix"] = k.last_save_unix.load();
+      j["snapshot"] = s->engine().replicated().SnapshotPath(*m);
+      maps.push_back(std::move(j));
+    }
+    return HttpReply::Json({{"maps", maps}});
+  });
+  http.Post("/api/v1/maps/save", [&server](const HttpRequest&) {
+    node::Server* s = server.load();
+    if (s == nullptr) return HttpReply::Problem(503, "the node is not running");
+    Status st = s->engine().replicated().SaveAll();
+    if (!st.ok()) return HttpReply::Problem(500, st.error().message());
+    return HttpReply::Json({{"saved", s->engine().replicated().All().size()}});
+  });
   // Graceful leave: the same as SIGTERM (hand the buckets over, leave the membership, exit).
   http.Post("/api/v1/leave", [&server](const HttpRequest&) {
     if (server.load() == nullptr) return HttpReply::Problem(503, "the node is not running");
