@@ -56,9 +56,9 @@ if [ "${SHOAL_FAST:-0}" != 1 ]; then
   fi
 
   echo "== ThreadSanitizer build (the threaded parts: runtime, engine, server under system tests)"
-  if ./scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_TSAN=ON --target shoal net_test bus_client; then
+  if ./scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_TSAN=ON --target shoal net_test bus_client replicated_node_test; then
     (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-      ctest --output-on-failure -j2 --timeout 900 -R "^(EventLoop|Runtime|system_)") 2>&1 | tee build-logs/ctest-tsan.log
+      ctest --output-on-failure -j2 --timeout 900 -R "^(EventLoop|Runtime|ReplicatedEmbedded|system_)") 2>&1 | tee build-logs/ctest-tsan.log
     count build-logs/ctest-tsan.log
   else
     echo "tsan build failed"; failed=$((failed + 1)); status=1

@@ -34,6 +34,18 @@ void ReplicatedMap::ExecuteCommand(const CommandSpec& spec, Args args, resp::Rep
   auto unload = [&] {
     for (std::string_view k : keys) scratch->Erase(KeyBucket(k), k);
   };
+  if (spec.name == "get") {
+    // The hot read, straight from the blob (same replies as the string handler).
+    std::shared_lock lock(mu_);
+    const auto* e = map_.Get(keys[0], now);
+    if (e == nullptr) {
+      ++shard->stats().keyspace_misses;
+      return out->NullBulk();
+    }
+    if (e->value.empty() || e->value[0] != 's') return out->Error(kWrongTypeErr);
+    ++shard->stats().keyspace_hits;
+    return out->Bulk(std::string_view(e->value).substr(1));
+  }
   ExecContext ctx{args, out, shard, scratch, now};
   if (!write) {
     std::shared_lock lock(mu_);
