@@ -593,5 +593,54 @@ TEST(LoadServerConfig, ErrorsNameTheirSource) {
   EXPECT_EQ(c.error().code(), Errc::kIo);
 }
 
+// --- Replicated maps (issue 7) ----------------------------------------------------------------
+
+TEST(ReplicatedMaps, FlagSyntaxAndChecks) {
+  auto ok = ParseReplicatedMaps("users=users:,sessions=sess:");
+  ASSERT_TRUE(ok.ok());
+  ASSERT_EQ(ok->size(), 2u);
+  EXPECT_EQ((*ok)[0], (ReplicatedMapDecl{"users", "users:"}));
+  EXPECT_EQ((*ok)[1], (ReplicatedMapDecl{"sessions", "sess:"}));
+  EXPECT_THAT(ParseReplicatedMaps("users").error().message(), HasSubstr("NAME=KEY-PREFIX"));
+  EXPECT_THAT(ParseReplicatedMaps("users=").error().message(), HasSubstr("non-empty key prefix"));
+  EXPECT_THAT(ParseReplicatedMaps("a b=x").error().message(), HasSubstr("letters, digits"));
+  EXPECT_THAT(ParseReplicatedMaps("a=x:,a=y:").error().message(), HasSubstr("declared twice"));
+  EXPECT_THAT(ParseReplicatedMaps("a=u:,b=u:x").error().message(), HasSubstr("overlapping"));
+  ServerConfig c;
+  ASSERT_TRUE(c.Set("replicated-map", "users=users:").ok());  // the alias
+  EXPECT_EQ(c.Get("replicated-maps"), "users=users:");
+  ASSERT_TRUE(c.Set("replicated-sync-interval", "500").ok());
+  EXPECT_EQ(c.replicated_sync_interval_ms, 500);
+  EXPECT_FALSE(c.Set("replicated-sync-interval", "1").ok());
+}
+
+TEST(ReplicatedMaps, YamlSection) {
+  ServerConfig c;
+  ASSERT_TRUE(ApplyYaml(c,
+                        "port: 7000\n"
+                        "maps:\n"
+                        "  users: {mode: replicated, prefix: \"users:\"}\n"
+                        "  routes:\n"
+                        "    mode: replicated\n"
+                        "    prefix: \"route:\"\n",
+                        "a.yaml"));
+  ASSERT_EQ(c.replicated_maps.size(), 2u);
+  EXPECT_EQ(c.replicated_maps[0], (ReplicatedMapDecl{"users", "users:"}));
+  EXPECT_EQ(c.replicated_maps[1], (ReplicatedMapDecl{"routes", "route:"}));
+  ServerConfig d;
+  Status st = ApplyYaml(d, "maps:\n  users: {mode: sharded, prefix: x}\n", "b.yaml");
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(st.error().message(), HasSubstr("b.yaml:2"));
+  EXPECT_THAT(st.error().message(), HasSubstr("mode must be 'replicated'"));
+  st = ApplyYaml(d, "maps:\n  users: {mode: replicated, prefx: x}\n", "b.yaml");
+  EXPECT_THAT(st.error().message(), HasSubstr("unknown field 'prefx'"));
+  st = ApplyYaml(d, "maps: [1, 2]\n", "b.yaml");
+  EXPECT_THAT(st.error().message(), HasSubstr("expected a mapping"));
+  st = ApplyYaml(
+      d, "maps:\n  a: {mode: replicated, prefix: 'k:'}\n  b: {mode: replicated, prefix: 'k:'}\n",
+      "b.yaml");
+  EXPECT_THAT(st.error().message(), HasSubstr("overlapping"));
+}
+
 }  // namespace
 }  // namespace shoal::config
