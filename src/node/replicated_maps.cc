@@ -128,9 +128,14 @@ std::optional<std::vector<std::pair<std::string, std::string>>> ReplicatedMap::G
   return out;
 }
 
-void ReplicatedMap::Put(std::string_view key, std::string_view value, int64_t ttl_ms) {
+Status ReplicatedMap::Put(std::string_view key, std::string_view value, int64_t ttl_ms) {
+  if (key.size() + value.size() > kMaxReplicatedValue) {
+    return Error(std::make_error_code(std::errc::value_too_large),
+                 "a replicated map's entries are limited to 32 MiB");
+  }
   LocalWrite(key, StringValue(value),
              ttl_ms > 0 ? clock_->NowUnixMillis() + ttl_ms : replicated::kNoExpire);
+  return Status::Ok();
 }
 
 bool ReplicatedMap::Erase(std::string_view key) {

@@ -49,6 +49,10 @@ namespace shoal::node {
 
 class Shard;
 
+// The largest argument a write to a replicated map takes (a value travels whole in one bus
+// message and one sync answer, both under the 64 MiB RPC frame limit).
+inline constexpr size_t kMaxReplicatedValue = 32 << 20;
+
 // Value blobs (see the header comment).
 std::string EncodeValue(const storage::Entry& e);
 std::string StringValue(std::string_view s);
@@ -102,8 +106,9 @@ class ReplicatedMap {
   // The fields of a hash key (nullopt: absent or not a hash).
   std::optional<std::vector<std::pair<std::string, std::string>>> GetHash(
       std::string_view key) const;
-  // Sets a string value; ttl_ms > 0 expires it that many ms from now.
-  void Put(std::string_view key, std::string_view value, int64_t ttl_ms = 0);
+  // Sets a string value; ttl_ms > 0 expires it that many ms from now. Fails only for a key or
+  // value larger than kMaxReplicatedValue.
+  Status Put(std::string_view key, std::string_view value, int64_t ttl_ms = 0);
   // Deletes the key; true if it existed.
   bool Erase(std::string_view key);
   // Live string/hash keys in [begin, end) in byte order (end "" = no bound), at most `limit`,

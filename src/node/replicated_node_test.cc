@@ -67,13 +67,14 @@ TEST(ReplicatedEmbedded, PutGetEraseRangeAndNotifications) {
   });
   ASSERT_TRUE(Eventually([&] { return b->cluster()->members()->members().size() == 2; }));
 
-  ra->Put("route:/api", "10.0.0.1:80");
-  ra->Put("route:/web", "10.0.0.2:80");
+  ASSERT_TRUE(ra->Put("route:/api", "10.0.0.1:80").ok());
+  EXPECT_FALSE(ra->Put("route:/big", std::string(kMaxReplicatedValue + 1, 'x')).ok());
+  ASSERT_TRUE(ra->Put("route:/web", "10.0.0.2:80").ok());
   EXPECT_EQ(ra->Get("route:/api"), "10.0.0.1:80");  // read-your-writes, at once
   ASSERT_TRUE(Eventually([&] { return rb->Get("route:/web") == "10.0.0.2:80"; }));
   EXPECT_EQ(rb->Get("route:/api"), "10.0.0.1:80");
 
-  rb->Put("route:/img", "10.0.0.3:80");
+  ASSERT_TRUE(rb->Put("route:/img", "10.0.0.3:80").ok());
   ASSERT_TRUE(Eventually([&] { return ra->Get("route:/img").has_value(); }));
   auto range = ra->Range("route:/a", "route:/j");
   ASSERT_EQ(range.size(), 2u);
@@ -89,7 +90,7 @@ TEST(ReplicatedEmbedded, PutGetEraseRangeAndNotifications) {
   EXPECT_TRUE(rb->Erase("route:/api"));
   EXPECT_FALSE(rb->Erase("route:/nope"));
   ASSERT_TRUE(Eventually([&] { return !ra->Get("route:/api").has_value(); }));
-  ra->Put("route:/tmp", "x", /*ttl_ms=*/50);
+  ASSERT_TRUE(ra->Put("route:/tmp", "x", /*ttl_ms=*/50).ok());
   ASSERT_TRUE(Eventually([&] { return rb->Get("route:/tmp") == "x" || !ra->Get("route:/tmp"); }));
   ASSERT_TRUE(Eventually([&] { return !rb->Get("route:/tmp").has_value(); }));
 
@@ -114,10 +115,10 @@ TEST(ReplicatedEmbedded, PutGetEraseRangeAndNotifications) {
 
   // A map declared at run time on both nodes, after they joined: synced and broadcast too.
   ReplicatedMap* la = *a->engine().replicated().Declare("late", "late:");
-  la->Put("late:1", "one");
+  ASSERT_TRUE(la->Put("late:1", "one").ok());
   ReplicatedMap* lb = *b->engine().replicated().Declare("late", "late:");
   ASSERT_TRUE(Eventually([&] { return lb->Get("late:1") == "one"; }));
-  lb->Put("late:2", "two");
+  ASSERT_TRUE(lb->Put("late:2", "two").ok());
   ASSERT_TRUE(Eventually([&] { return la->Get("late:2") == "two"; }));
 
   b->LeaveCluster(500);
