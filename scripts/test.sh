@@ -38,7 +38,7 @@ else
 fi
 
 if [ "${SHOAL_FAST:-0}" != 1 ]; then
-  echo "== fuzz the RESP, SWIM, RPC, sharding and bus decoders (short runs)"
+  echo "== fuzz the RESP, SWIM, RPC, sharding, bus and replicated-map decoders (short runs)"
   if scripts/fuzz.sh 30 >build-logs/fuzz.log 2>&1; then
     passed=$((passed + 1)); tail -3 build-logs/fuzz.log
   else

@@ -310,11 +310,9 @@ Status ReplicatedMap::Load(const replicated::Snapshot& snap) {
   }
   std::unique_lock lock(mu_);
   const int64_t now = clock_->NowUnixMicros();
-  map_.CollectTombstones(snap.horizon);
-  for (const replicated::Change& c : snap.changes) {
-    hlc_.Observe(c.stamp.time, now);
-    map_.Apply(c);
-  }
+  // Entries first, then the horizon: a live entry may be older than the horizon.
+  replicated::RestoreSnapshot(snap, &map_);
+  for (const replicated::Change& c : snap.changes) hlc_.Observe(c.stamp.time, now);
   return Status::Ok();
 }
 
@@ -322,7 +320,7 @@ Status ReplicatedMap::Save(const std::string& path) {
   std::string bytes;
   {
     std::shared_lock lock(mu_);
-    bytes = replicated::EncodeSnapshot(name_, map_);
+    bytes = replicated::EncodeSnapshot(name_, map_, clock_->NowUnixMillis());
   }
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
@@ -337,7 +335,9 @@ Status ReplicatedMap::Save(const std::string& path) {
 void ReplicatedMap::Maintain(int64_t now_ms, int64_t tombstone_ttl_ms, bool collect) {
   std::unique_lock lock(mu_);
   stats_.expired.fetch_add(map_.ExpireSome(now_ms, 64), std::memory_order_relaxed);
-  if (collect) {
+  // Not before the first sync: the horizon refuses older changes, and a node that has not yet
+  // received the peers' old entries would refuse them for good.
+  if (collect && stats_.synced.load(std::memory_order_acquire)) {
     const int64_t h = (now_ms - tombstone_ttl_ms) * 1000;
     if (h > 0) {
       stats_.tombstones_collected.fetch_add(
@@ -425,6 +425,18 @@ Status ReplicatedMaps::LoadSnapshots() {
       return Error(snap.error().code(), "replicated map '" + m->name() +
                                             "': " + snap.error().message() +
                                             " (move the file away to start without it)");
+    }
+    // A snapshot older than the tombstone ttl may hold keys deleted since, whose tombstones the
+    // peers have collected: merged, they would come back. Refuse it rather than guess.
+    const int64_t age_ms = clock_->NowUnixMillis() - snap->saved_unix_ms;
+    if (snap->saved_unix_ms > 0 && age_ms > cfg_.replicated_tombstone_ttl * 1000) {
+      return Error(std::make_error_code(std::errc::invalid_argument),
+                   fmt::format("replicated map '{}': {} was saved {} s ago, longer than "
+                               "replicated-tombstone-ttl ({} s): keys deleted since could come "
+                               "back; refusing to load it (move it away to start empty and sync "
+                               "from the peers, or, if no peer holds the map, raise "
+                               "replicated-tombstone-ttl above its age)",
+                               m->name(), path, age_ms / 1000, cfg_.replicated_tombstone_ttl));
     }
     Status st = m->Load(*snap);
     if (!st.ok()) {

@@ -116,6 +116,9 @@ void LwwMap::Clear() {
   }
   live_ = entries_ = 0;
   wire_bytes_ = 0;
+  // A horizon kept from the old contents would refuse the replacement's older live entries.
+  horizon_ = HlcTime{};
+  expire_cursor_ = 0;
 }
 
 uint64_t LwwMap::Digest(int bits, uint32_t node) const {

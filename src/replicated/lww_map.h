@@ -99,7 +99,8 @@ class LwwMap {
   // Drops tombstones stamped before `horizon`; later changes older than it are refused.
   size_t CollectTombstones(HlcTime horizon);
   HlcTime horizon() const { return horizon_; }
-  // Removes every entry (tests, and a snapshot load that replaces the map).
+  // Removes every entry and forgets the horizon: the map is as new (tests, and a snapshot load
+  // that replaces the map, which then applies the snapshot's entries and horizon).
   void Clear();
 
   // ---- Digests ----

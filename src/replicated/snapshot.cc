@@ -6,8 +6,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "common/hash.h"
 #include "sharding/wire.h"
@@ -20,7 +18,7 @@ namespace {
 
 constexpr std::string_view kMagic = "SHOALRM1";
 constexpr std::string_view kEnd = "SHOALEND";
-constexpr uint32_t kFormat = 1;
+constexpr uint32_t kFormat = 2;  // 1 had no save time; still read
 
 template <typename T>
 void Put(std::string* out, T v) {
@@ -67,7 +65,7 @@ std::string EncodeOne(const Change& c) {
 
 }  // namespace
 
-std::string EncodeSnapshot(std::string_view name, const LwwMap& map) {
+std::string EncodeSnapshot(std::string_view name, const LwwMap& map, int64_t saved_unix_ms) {
   std::string out;
   out.reserve(64 + map.wire_bytes() + map.entries() * 16);
   out.append(kMagic);
@@ -76,6 +74,7 @@ std::string EncodeSnapshot(std::string_view name, const LwwMap& map) {
   out.append(name);
   Put<uint64_t>(&out, map.horizon().wall);
   Put<uint32_t>(&out, map.horizon().logical);
+  Put<int64_t>(&out, saved_unix_ms);
   Put<uint64_t>(&out, map.entries());
   map.ForEach([&out](const std::string& k, const LwwMap::Entry& e) {
     const std::string rec = EncodeOne(LwwMap::ToChange(k, e));
@@ -90,6 +89,9 @@ std::string EncodeSnapshot(std::string_view name, const LwwMap& map) {
 
 Result<Snapshot> DecodeSnapshot(std::string_view bytes, std::string_view what) {
   In in(bytes, what);
+  if (bytes.size() < kMagic.size() && kMagic.starts_with(bytes)) {
+    return in.Fail(bytes.empty() ? "empty file" : "truncated (shorter than the header)");
+  }
   std::string_view magic;
   if (!in.Bytes(kMagic.size(), &magic) || magic != kMagic) {
     return in.Fail("not a shoal replicated-map snapshot (bad magic)");
@@ -97,7 +99,7 @@ Result<Snapshot> DecodeSnapshot(std::string_view bytes, std::string_view what) {
   // Checksum first: any flipped byte anywhere is reported as such.
   if (bytes.size() < kMagic.size() + 8 + kEnd.size() ||
       bytes.substr(bytes.size() - kEnd.size()) != kEnd) {
-    return in.Fail("truncated (no end marker)");
+    return in.Fail("truncated or corrupt (no end marker)");
   }
   const size_t body = bytes.size() - kEnd.size() - 8;
   uint64_t sum;
@@ -107,12 +109,16 @@ Result<Snapshot> DecodeSnapshot(std::string_view bytes, std::string_view what) {
   uint64_t wall, count;
   std::string_view name;
   if (!in.Get(&format)) return in.Fail("truncated header");
-  if (format != kFormat) return in.Fail("unsupported format version " + std::to_string(format));
+  if (format != 1 && format != kFormat) {
+    return in.Fail("unsupported format version " + std::to_string(format));
+  }
+  int64_t saved = 0;
   if (!in.Get(&name_len) || name_len == 0 || name_len > 256 || !in.Bytes(name_len, &name) ||
-      !in.Get(&wall) || !in.Get(&logical) || !in.Get(&count)) {
+      !in.Get(&wall) || !in.Get(&logical) || (format >= 2 && !in.Get(&saved)) || !in.Get(&count)) {
     return in.Fail("bad header");
   }
   Snapshot s;
+  s.saved_unix_ms = saved;
   s.map = std::string(name);
   s.horizon = HlcTime{wall, logical};
   if (count > body / 5) return in.Fail("record count larger than the file");
@@ -132,6 +138,12 @@ Result<Snapshot> DecodeSnapshot(std::string_view bytes, std::string_view what) {
   }
   if (in.pos() != body) return in.Fail("trailing bytes after the last record");
   return s;
+}
+
+void RestoreSnapshot(const Snapshot& snapshot, LwwMap* map) {
+  map->Clear();
+  for (const Change& c : snapshot.changes) map->Apply(c);
+  map->CollectTombstones(snapshot.horizon);
 }
 
 Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
@@ -161,8 +173,16 @@ Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
     ::unlink(tmp.c_str());
     return st;
   }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot rename");
+  if (::close(fd) != 0) {
+    Status st = fail("cannot close");
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Status st = fail("cannot rename");
+    ::unlink(tmp.c_str());
+    return st;
+  }
   const std::string dir = std::filesystem::path(path).parent_path().string();
   const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
@@ -173,14 +193,28 @@ Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
 }
 
 Result<Snapshot> LoadSnapshotFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    return Error(std::error_code(errno, std::generic_category()),
-                 "cannot open " + path + ": " + std::strerror(errno));
+  // POSIX reads (not iostreams) so that a failure has a real errno to report.
+  auto fail = [&path](const char* what) {
+    const int err = errno;
+    return Error(std::error_code(err, std::generic_category()),
+                 std::string(what) + " " + path + ": " + std::strerror(err));
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail("cannot open");
+  std::string bytes;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Error e = fail("cannot read");
+      ::close(fd);
+      return e;
+    }
+    bytes.append(buf, static_cast<size_t>(n));
   }
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  const std::string bytes = ss.str();
+  ::close(fd);
   return DecodeSnapshot(bytes, path);
 }
 

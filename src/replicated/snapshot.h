@@ -2,8 +2,9 @@
 // tab2file) and loaded at boot, before the node joins (the seed's preload).
 //
 // File format (integers little-endian):
-//   "SHOALRM1" | u32 format version (1) | u32 name length | name
-//   | u64 horizon wall | u32 horizon logical | u64 record count
+//   "SHOALRM1" | u32 format version (2) | u32 name length | name
+//   | u64 horizon wall | u32 horizon logical | u64 saved at, unix ms (version 2 only)
+//   | u64 record count
 //   | record count x (u32 length | one change, msgpack as in sync.h)
 //   | u64 xxh3 of every byte before it | "SHOALEND"
 // Tombstones are saved too (a preloaded node must not resurrect a key deleted elsewhere), with the
@@ -29,13 +30,19 @@ namespace shoal::replicated {
 struct Snapshot {
   std::string map;
   HlcTime horizon;
+  int64_t saved_unix_ms = 0;    // when it was written (0: unknown, a version-1 file)
   std::vector<Change> changes;  // every entry, tombstones included
 };
 
 // The bytes of a snapshot of `map` named `name`.
-std::string EncodeSnapshot(std::string_view name, const LwwMap& map);
+std::string EncodeSnapshot(std::string_view name, const LwwMap& map, int64_t saved_unix_ms = 0);
 // Parses and verifies snapshot bytes; `what` names the source in errors.
 Result<Snapshot> DecodeSnapshot(std::string_view bytes, std::string_view what = "snapshot");
+
+// Replaces `map`'s contents by the snapshot's: clears it, applies every change, then collects
+// at the snapshot's horizon (in that order: a live entry may be older than the horizon, and
+// applying it after setting the horizon would refuse it).
+void RestoreSnapshot(const Snapshot& snapshot, LwwMap* map);
 
 // Writes `bytes` to `path` atomically (tmp + fsync + rename + fsync of the folder).
 Status WriteFileAtomically(const std::string& path, std::string_view bytes);

@@ -16,7 +16,8 @@ ReplicatedMapTest (ordered steps on one cluster):
      it ends with exactly the others' contents, and its sync moved far fewer bytes than the map;
   5. RMAP.SAVE writes a snapshot; a node restarted without seeds (alone) serves the saved data
      at once (preload before joining); a snapshot with one flipped byte, or truncated, makes the
-     node refuse to start with an error naming the file, and the file is left unchanged.
+     node refuse to start with an error naming the file, and the file is left unchanged; so
+     does a snapshot older than replicated-tombstone-ttl (its deleted keys could come back).
 Propagation is polled with deadlines, never slept on. SHOAL_TEST_LOG_DIR=dir keeps the logs.
 """
 
@@ -24,6 +25,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import unittest
 
 from shoal_harness import ClusterNode, RespError, start_cluster, step, wait_settled, wait_until
@@ -259,6 +261,13 @@ class ReplicatedMapTest(unittest.TestCase):
                 self.assertEqual(f.read(), bad, f"{label}: the file was left as it was")
         with open(path, "wb") as f:
             f.write(good)
+        # A snapshot older than the tombstone ttl could bring deleted keys back: refused too.
+        wait_until(lambda: time.time() - os.path.getmtime(path) > 2.5, 10, message="2 s pass")
+        stale = ClusterNode("stale", cookie=COOKIE, data_dir=node.data_dir, threads=2,
+                            settings={**SETTINGS, "replicated-tombstone-ttl": "1"})
+        with self.assertRaises(RuntimeError) as ctx:
+            stale.start(attempts=1)
+        self.assertIn("longer than replicated-tombstone-ttl", str(ctx.exception))
         node.start(keep_ports=True)
         wait_until(lambda: contents(node) == contents(self.nodes[0]), 20,
                    message="the restarted node agrees again")
