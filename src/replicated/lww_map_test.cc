@@ -4,6 +4,7 @@
 // tree is consistent at every level; Scan sees every live key and ends; wire_bytes is the sum of
 // its entries.
 #include "replicated/lww_map.h"
+#include "replicated/test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -18,27 +19,7 @@
 namespace shoal::replicated {
 namespace {
 
-Stamp At(uint64_t t, uint64_t node, uint32_t logical = 0) {
-  return Stamp{HlcTime{t, logical}, MemberId(0, node)};
-}
-Change Put(std::string k, std::string v, uint64_t t, uint64_t node, int64_t expire_ms = kNoExpire) {
-  return Change{std::move(k), std::move(v), At(t, node), expire_ms};
-}
-Change Del(std::string k, uint64_t t, uint64_t node) {
-  return Change{std::move(k), std::nullopt, At(t, node)};
-}
-
-// Everything a map holds, in key order: (value, stamp, expiry, live) per key.
-using Contents = std::map<std::string, std::tuple<std::string, Stamp, int64_t, bool>>;
-Contents ContentsOf(const LwwMap& m) {
-  Contents c;
-  m.ForEach([&c](const std::string& k, const LwwMap::Entry& e) {
-    EXPECT_TRUE(c.emplace(k, std::make_tuple(e.value, e.stamp, e.expire_ms, e.live)).second)
-        << "ForEach visited " << k << " twice";
-    return true;
-  });
-  return c;
-}
+using namespace ::shoal::replicated::testing;  // NOLINT
 
 std::vector<uint64_t> TopDigests(const LwwMap& m) {
   std::vector<uint64_t> d;

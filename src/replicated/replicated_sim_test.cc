@@ -60,12 +60,16 @@
 #include "replicated/lww_map.h"
 #include "replicated/snapshot.h"
 #include "replicated/sync.h"
+#include "replicated/test_util.h"
 #include "sim/network.h"
 #include "sim/scenario.h"
 #include "sim/simulator.h"
 
 namespace shoal::replicated {
 namespace {
+
+using ::shoal::replicated::testing::Contents;
+using ::shoal::replicated::testing::ContentsOf;
 
 using sim::Failures;
 using sim::kMillisecond;
@@ -637,16 +641,6 @@ class MapSim {
   static bool Fail(std::string* why, std::string what) {
     *why = std::move(what);
     return false;
-  }
-
-  using Contents = std::map<std::string, std::tuple<std::string, Stamp, int64_t, bool>>;
-  static Contents ContentsOf(const LwwMap& m) {
-    Contents c;
-    m.ForEach([&c](const std::string& k, const LwwMap::Entry& e) {
-      c.emplace(k, std::make_tuple(e.value, e.stamp, e.expire_ms, e.live));
-      return true;
-    });
-    return c;
   }
 
   void CheckFinal(Failures& f) {

@@ -2,6 +2,7 @@
 // file; a truncated, corrupt or foreign file is refused with a message naming the file and the
 // fault, and is left as it was.
 #include "replicated/snapshot.h"
+#include "replicated/test_util.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -22,22 +23,7 @@
 namespace shoal::replicated {
 namespace {
 
-Change Put(std::string k, std::string v, uint64_t t, uint64_t node, int64_t expire_ms = kNoExpire) {
-  return Change{std::move(k), std::move(v), Stamp{HlcTime{t, 0}, MemberId(0, node)}, expire_ms};
-}
-Change Del(std::string k, uint64_t t, uint64_t node) {
-  return Change{std::move(k), std::nullopt, Stamp{HlcTime{t, 0}, MemberId(0, node)}};
-}
-
-using Contents = std::map<std::string, std::tuple<std::string, Stamp, int64_t, bool>>;
-Contents ContentsOf(const LwwMap& m) {
-  Contents c;
-  m.ForEach([&c](const std::string& k, const LwwMap::Entry& e) {
-    c.emplace(k, std::make_tuple(e.value, e.stamp, e.expire_ms, e.live));
-    return true;
-  });
-  return c;
-}
+using namespace ::shoal::replicated::testing;  // NOLINT
 
 // A map with everything a snapshot must keep: values (binary ones too), expiring values, an
 // expired value turned tombstone, deletes, and a horizon.

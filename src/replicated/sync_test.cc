@@ -4,6 +4,7 @@
 // the session asks again, and a push over it is split; change batches round-trip; malformed
 // requests, batches and answers are errors, never crashes.
 #include "replicated/sync.h"
+#include "replicated/test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -19,27 +20,12 @@
 namespace shoal::replicated {
 namespace {
 
-Stamp At(uint64_t t, uint64_t node) { return Stamp{HlcTime{t, 0}, MemberId(0, node)}; }
-Change Put(std::string k, std::string v, uint64_t t, uint64_t node, int64_t expire_ms = kNoExpire) {
-  return Change{std::move(k), std::move(v), At(t, node), expire_ms};
-}
-Change Del(std::string k, uint64_t t, uint64_t node) {
-  return Change{std::move(k), std::nullopt, At(t, node)};
-}
+using namespace ::shoal::replicated::testing;  // NOLINT
+
 std::string Key(int i) {
   char b[32];
   std::snprintf(b, sizeof b, "user:%08d", i);
   return b;
-}
-
-using Contents = std::map<std::string, std::tuple<std::string, Stamp, int64_t, bool>>;
-Contents ContentsOf(const LwwMap& m) {
-  Contents c;
-  m.ForEach([&c](const std::string& k, const LwwMap::Entry& e) {
-    c.emplace(k, std::make_tuple(e.value, e.stamp, e.expire_ms, e.live));
-    return true;
-  });
-  return c;
 }
 
 // Both copies hold the same entries: the root digest, every level-8 digest and the contents.

@@ -20,57 +20,14 @@ COOKIE="netns-membership-cookie"
 SUBNET="10.231.77"                     # private, and only inside the test namespaces
 PORT=7000 CPORT=7100 HPORT=7200
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root"
-command -v ip >/dev/null || skip "needs iproute2 (ip)"
-command -v python3 >/dev/null || skip "needs python3"
-[ -x "$SHOAL" ] || { echo "FAIL: shoal binary not found: $SHOAL"; exit 1; }
-
 TAG="shm$$"                  # unique per run: names are <=15 chars (interface name limit)
-BR_NS="${TAG}br"
-WORK="$(mktemp -d /tmp/shoal-netns.XXXXXX)"
-PIDS=()
-NSES=()
+# shellcheck source=netns_lib.sh
+. "$(dirname "$0")/netns_lib.sh"
 
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-  for ns in "${NSES[@]}"; do ip netns del "$ns" 2>/dev/null; done
-  if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
-    for i in 1 2 3; do
-      [ -f "$WORK/n$i.log" ] && { echo "--- node $i log ---"; cat "$WORK/n$i.log"; }
-    done
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() { echo "FAIL: $*"; exit 1; }
 now() { date +%s.%N; }
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(now)"; }
 
-# --- network: bridge namespace + one namespace per node -------------------------------------------
-ip netns add "$BR_NS" || skip "cannot create network namespaces here"
-NSES+=("$BR_NS")
-ip -n "$BR_NS" link add br0 type bridge || skip "cannot create a bridge"
-ip -n "$BR_NS" link set br0 up
-for i in 1 2 3; do
-  ns="${TAG}n$i"
-  ip netns add "$ns" || skip "cannot create network namespace $ns"
-  NSES+=("$ns")
-  ip -n "$ns" link set lo up
-  # Create the pair inside the node's namespace, then move the bridge end over.
-  ip -n "$ns" link add eth0 type veth peer name "p$i" || skip "cannot create veth pairs"
-  ip -n "$ns" link set "p$i" netns "$BR_NS"
-  ip -n "$BR_NS" link set "p$i" master br0
-  ip -n "$BR_NS" link set "p$i" up
-  ip -n "$ns" addr add "$SUBNET.$i/24" dev eth0
-  ip -n "$ns" link set eth0 up
-done
+netns_setup 3
 
 # --- helpers --------------------------------------------------------------------------------------
 # counts NODE -> "alive suspect dead left" as node NODE reports them (INFO membership), or "".

@@ -24,53 +24,10 @@ COOKIE="netns-replicated-cookie"
 SUBNET="10.231.78"
 PORT=7000 CPORT=7100 HPORT=7200
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root"
-command -v ip >/dev/null || skip "needs iproute2 (ip)"
-command -v python3 >/dev/null || skip "needs python3"
-[ -x "$SHOAL" ] || { echo "FAIL: shoal binary not found: $SHOAL"; exit 1; }
-
 TAG="shr$$"
-BR_NS="${TAG}br"
-WORK="$(mktemp -d /tmp/shoal-netns-rep.XXXXXX)"
-PIDS=()
-NSES=()
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-  for ns in "${NSES[@]}"; do ip netns del "$ns" 2>/dev/null; done
-  if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
-    for i in 1 2 3; do
-      [ -f "$WORK/n$i.log" ] && { echo "--- node $i log ---"; tail -60 "$WORK/n$i.log"; }
-    done
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() { echo "FAIL: $*"; exit 1; }
-
-ip netns add "$BR_NS" || skip "cannot create network namespaces here"
-NSES+=("$BR_NS")
-ip -n "$BR_NS" link add br0 type bridge || skip "cannot create a bridge"
-ip -n "$BR_NS" link set br0 up
-for i in 1 2 3; do
-  ns="${TAG}n$i"
-  ip netns add "$ns" || skip "cannot create network namespace $ns"
-  NSES+=("$ns")
-  ip -n "$ns" link set lo up
-  ip -n "$ns" link add eth0 type veth peer name "p$i" || skip "cannot create veth pairs"
-  ip -n "$ns" link set "p$i" netns "$BR_NS"
-  ip -n "$BR_NS" link set "p$i" master br0
-  ip -n "$BR_NS" link set "p$i" up
-  ip -n "$ns" addr add "$SUBNET.$i/24" dev eth0
-  ip -n "$ns" link set eth0 up
-done
+# shellcheck source=netns_lib.sh
+. "$(dirname "$0")/netns_lib.sh"
+netns_setup 3
 
 start_node() {
   local i=$1 seeds=""
