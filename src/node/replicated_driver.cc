@@ -137,6 +137,13 @@ void ReplicatedDriver::OnBatch(const bus::Publication& p) {
   it->second.map->ApplyRemote(batch->changes, /*from_sync=*/false);
 }
 
+uint64_t ReplicatedDriver::NextRandom() {
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  return rng_;
+}
+
 std::vector<membership::MemberId> ReplicatedDriver::AlivePeers() const {
   return std::vector<membership::MemberId>(alive_.begin(), alive_.end());
 }
@@ -184,7 +191,10 @@ void ReplicatedDriver::SyncNow(std::string map) {
   loop_->Post([this, alive = std::weak_ptr<bool>(alive_flag_), map] {
     if (alive.expired() || !*alive.lock()) return;
     auto it = per_map_.find(map);
-    if (it != per_map_.end()) it->second.next_sync_us = 0;
+    if (it == per_map_.end() || alive_.empty()) return;
+    // As a newly seen peer: not put off by writes in flight.
+    const std::vector<membership::MemberId> peers = AlivePeers();
+    it->second.pending_peers.insert(peers[NextRandom() % peers.size()]);
   });
 }
 
@@ -203,13 +213,23 @@ void ReplicatedDriver::MaybeStartSync(PerMap& pm, int64_t now_us) {
     pm.pending_peers.erase(pm.pending_peers.begin());
     if (alive_.contains(peer)) return StartSession(pm, peer);
   }
+  const ReplicatedMapStats& k = pm.map->stats();
+  const uint64_t activity = k.local_writes.load(std::memory_order_relaxed) +
+                            k.batches_received.load(std::memory_order_relaxed);
+  if (activity != pm.activity) {
+    pm.activity = activity;
+    pm.active_us = now_us;
+  }
   if (now_us < pm.next_sync_us) return;
-  pm.next_sync_us = now_us + cfg_.replicated_sync_interval_ms * 1000;
+  const int64_t interval_us = cfg_.replicated_sync_interval_ms * 1000;
+  if (now_us - pm.active_us < kQuietUs &&
+      now_us - pm.last_round_us < kMaxQuietWaitRounds * interval_us) {
+    return;  // writes in flight: try again next tick
+  }
+  pm.next_sync_us = now_us + interval_us;
+  pm.last_round_us = now_us;
   const std::vector<membership::MemberId> peers = AlivePeers();
-  rng_ ^= rng_ << 13;
-  rng_ ^= rng_ >> 7;
-  rng_ ^= rng_ << 17;
-  StartSession(pm, peers[rng_ % peers.size()]);
+  StartSession(pm, peers[NextRandom() % peers.size()]);
 }
 
 void ReplicatedDriver::StartSession(PerMap& pm, const membership::MemberId& peer) {

@@ -7,8 +7,11 @@
 //   * Sync. A node syncs a map from one peer (replicated/sync.h) when the peer is first seen
 //     alive — at start, when a node joins, and when a node comes back after a crash or a
 //     partition — and otherwise every `replicated-sync-interval` with a random live peer
-//     (anti-entropy, which also repairs batches the at-most-once bus lost). One session per map at
-//     a time; the internal RPC method "replicated.sync" answers the peer's requests.
+//     (anti-entropy, which also repairs batches the at-most-once bus lost). A periodic round
+//     waits while the map is being written (kQuietUs), for at most kMaxQuietWaitRounds
+//     intervals: batches in flight would otherwise show as differences and travel twice. One
+//     session per map at a time; the internal RPC method "replicated.sync" answers the peer's
+//     requests.
 //   * Maintenance: expiry (a budget of groups every 100 ms), tombstone collection (every 10 s,
 //     `replicated-tombstone-ttl`), snapshots every `replicated-save-interval` with a data dir.
 //
@@ -34,6 +37,8 @@ namespace shoal::node {
 inline constexpr std::string_view kReplicatedSyncMethod = "replicated.sync";
 inline constexpr size_t kMaxBatchBytes = 4 << 20;
 inline constexpr int64_t kSyncCallTimeoutMs = 10'000;
+inline constexpr int64_t kQuietUs = 500'000;  // no writes for this long: a round may start
+inline constexpr int kMaxQuietWaitRounds = 5;
 
 class ReplicatedDriver {
  public:
@@ -58,6 +63,12 @@ class ReplicatedDriver {
     std::unique_ptr<replicated::SyncSession> session;
     membership::MemberId peer;
     int64_t next_sync_us = 0;
+    // Writes seen (local + batches received) and when they last changed: a periodic round is
+    // put off while writes are in flight (their batches would show as differences and be sent
+    // twice), but never for more than kMaxQuietWaitRounds intervals.
+    uint64_t activity = 0;
+    int64_t active_us = 0;
+    int64_t last_round_us = 0;
     std::set<membership::MemberId> pending_peers;  // newly alive: sync with them first
   };
   void Attach(ReplicatedMap* m);
@@ -68,6 +79,7 @@ class ReplicatedDriver {
   void SendStep(const std::string& name, std::string request);
   void EndSession(PerMap& pm, bool ok);
   std::vector<membership::MemberId> AlivePeers() const;
+  uint64_t NextRandom();  // xorshift: which peer a round goes to
 
   ReplicatedMaps* maps_;
   Bus* bus_;
