@@ -72,11 +72,15 @@ class ReplicatedMapTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="shoal-replicated-")
         cls.nodes = start_cluster(3, cookie=COOKIE, threads=2, data_root=cls.tmp,
                                   settings=SETTINGS)
-        wait_settled(cls.nodes)
-        # Every node subscribed and did its first sync.
-        for n in cls.nodes:
-            wait_until(lambda n=n: (map_info(n, "users") or {}).get("synced") == "1", 15,
-                       message=f"{n.name} synced")
+        try:
+            wait_settled(cls.nodes)
+            # Every node subscribed and did its first sync.
+            for n in cls.nodes:
+                wait_until(lambda n=n: (map_info(n, "users") or {}).get("synced") == "1", 15,
+                           message=f"{n.name} synced")
+        except BaseException:
+            cls.tearDownClass()  # unittest does not call it when setUpClass fails
+            raise
 
     @classmethod
     def tearDownClass(cls):
