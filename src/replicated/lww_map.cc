@@ -155,6 +155,11 @@ void LwwMap::ForEach(const std::function<bool(const std::string& key, const Entr
   }
 }
 
+void LwwMap::ForEachInGroup(
+    uint32_t group, const std::function<void(const std::string& key, const Entry& e)>& fn) const {
+  for (const auto& [k, e] : groups_[group].entries) fn(k, e);
+}
+
 uint64_t LwwMap::Scan(uint64_t cursor, size_t count, int64_t now_ms,
                       const std::function<void(const std::string& key, const Entry& e)>& fn) const {
   size_t seen = 0;

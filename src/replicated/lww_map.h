@@ -118,6 +118,9 @@ class LwwMap {
   // ---- Scans ----
   // Calls fn(key, entry) for every entry, tombstones included; fn returns false to stop.
   void ForEach(const std::function<bool(const std::string& key, const Entry& e)>& fn) const;
+  // The same for one of the kGroups storage groups (a caller that takes a lock per group).
+  void ForEachInGroup(uint32_t group,
+                      const std::function<void(const std::string& key, const Entry& e)>& fn) const;
   // Resumable scan over live entries: starts at `cursor` (0 first), visits about `count` entries,
   // returns the next cursor (0: done). Entries present for the whole scan are seen at least once.
   uint64_t Scan(uint64_t cursor, size_t count, int64_t now_ms,

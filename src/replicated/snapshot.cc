@@ -65,26 +65,39 @@ std::string EncodeOne(const Change& c) {
 
 }  // namespace
 
+SnapshotWriter::SnapshotWriter(std::string_view name, HlcTime horizon, int64_t saved_unix_ms) {
+  out_.append(kMagic);
+  Put<uint32_t>(&out_, kFormat);
+  Put<uint32_t>(&out_, static_cast<uint32_t>(name.size()));
+  out_.append(name);
+  Put<uint64_t>(&out_, horizon.wall);
+  Put<uint32_t>(&out_, horizon.logical);
+  Put<int64_t>(&out_, saved_unix_ms);
+  count_at_ = out_.size();
+  Put<uint64_t>(&out_, 0);  // the record count, filled in by Finish
+}
+
+void SnapshotWriter::Add(const std::string& key, const LwwMap::Entry& e) {
+  const std::string rec = EncodeOne(LwwMap::ToChange(key, e));
+  Put<uint32_t>(&out_, static_cast<uint32_t>(rec.size()));
+  out_.append(rec);
+  ++count_;
+}
+
+std::string SnapshotWriter::Finish() {
+  std::memcpy(out_.data() + count_at_, &count_, sizeof count_);
+  Put<uint64_t>(&out_, Hash64(out_));
+  out_.append(kEnd);
+  return std::move(out_);
+}
+
 std::string EncodeSnapshot(std::string_view name, const LwwMap& map, int64_t saved_unix_ms) {
-  std::string out;
-  out.reserve(64 + map.wire_bytes() + map.entries() * 16);
-  out.append(kMagic);
-  Put<uint32_t>(&out, kFormat);
-  Put<uint32_t>(&out, static_cast<uint32_t>(name.size()));
-  out.append(name);
-  Put<uint64_t>(&out, map.horizon().wall);
-  Put<uint32_t>(&out, map.horizon().logical);
-  Put<int64_t>(&out, saved_unix_ms);
-  Put<uint64_t>(&out, map.entries());
-  map.ForEach([&out](const std::string& k, const LwwMap::Entry& e) {
-    const std::string rec = EncodeOne(LwwMap::ToChange(k, e));
-    Put<uint32_t>(&out, static_cast<uint32_t>(rec.size()));
-    out.append(rec);
+  SnapshotWriter w(name, map.horizon(), saved_unix_ms);
+  map.ForEach([&w](const std::string& k, const LwwMap::Entry& e) {
+    w.Add(k, e);
     return true;
   });
-  Put<uint64_t>(&out, Hash64(out));
-  out.append(kEnd);
-  return out;
+  return w.Finish();
 }
 
 Result<Snapshot> DecodeSnapshot(std::string_view bytes, std::string_view what) {

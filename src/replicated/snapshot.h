@@ -34,6 +34,23 @@ struct Snapshot {
   std::vector<Change> changes;  // every entry, tombstones included
 };
 
+// Builds a snapshot entry by entry, so that a caller can read its map in pieces (a node takes
+// the map's lock per storage group, not for the whole map). Entries changed while it runs are in
+// the snapshot as they were when their group was read: a state merge tolerates that (as an
+// older snapshot), and the node syncs after loading.
+class SnapshotWriter {
+ public:
+  SnapshotWriter(std::string_view name, HlcTime horizon, int64_t saved_unix_ms);
+  void Add(const std::string& key, const LwwMap::Entry& e);
+  // The file's bytes: the record count, the checksum and the end marker filled in.
+  std::string Finish();
+
+ private:
+  std::string out_;
+  size_t count_at_;
+  uint64_t count_ = 0;
+};
+
 // The bytes of a snapshot of `map` named `name`.
 std::string EncodeSnapshot(std::string_view name, const LwwMap& map, int64_t saved_unix_ms = 0);
 // Parses and verifies snapshot bytes; `what` names the source in errors.

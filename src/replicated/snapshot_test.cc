@@ -263,6 +263,17 @@ TEST(Snapshot, VersionOneFilesStillLoadAndSaveTimeRoundTrips) {
   EXPECT_EQ(s1->changes[0].key, "a");
 }
 
+TEST(Snapshot, WriterByGroupsGivesTheSameFile) {
+  LwwMap m;
+  for (int i = 0; i < 3000; ++i) m.Apply(Put("k" + std::to_string(i), "v", 10 + i, 1 + i % 3));
+  m.Apply(Del("k7", 99'999, 2));
+  SnapshotWriter w("m", m.horizon(), 5);
+  for (uint32_t g = 0; g < kGroups; ++g) {
+    m.ForEachInGroup(g, [&w](const std::string& k, const LwwMap::Entry& e) { w.Add(k, e); });
+  }
+  EXPECT_EQ(w.Finish(), EncodeSnapshot("m", m, 5));
+}
+
 class TempDir {
  public:
   TempDir()
