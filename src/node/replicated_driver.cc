@@ -155,8 +155,17 @@ void ReplicatedDriver::OnView(std::shared_ptr<const membership::MemberTable> vie
     if (m.record.id == self_ || m.state != membership::MemberState::kAlive) continue;
     now.insert(m.record.id);
     if (!alive_.contains(m.record.id)) {
-      // Joined, or back after a crash or a partition: sync every map with it first.
-      for (auto& [name, pm] : per_map_) pm.pending_peers.insert(m.record.id);
+      // Joined, or back after a crash or a partition (see PerMap::delayed_peers).
+      const int64_t now_us = clock_->MonotonicMicros();
+      const int64_t interval_us = cfg_.replicated_sync_interval_ms * 1000;
+      for (auto& [name, pm] : per_map_) {
+        if (!pm.pulled) {
+          pm.pending_peers.insert(m.record.id);
+        } else {
+          pm.delayed_peers[m.record.id] =
+              now_us + interval_us + static_cast<int64_t>(NextRandom() % interval_us);
+        }
+      }
     }
   }
   alive_ = std::move(now);
@@ -208,6 +217,14 @@ void ReplicatedDriver::SaveOnExit() {
 void ReplicatedDriver::MaybeStartSync(PerMap& pm, int64_t now_us) {
   if (pm.session != nullptr || !pm.interest_ready || alive_.empty()) return;
   // Newly alive peers first.
+  for (auto it = pm.delayed_peers.begin(); it != pm.delayed_peers.end();) {
+    if (it->second <= now_us) {
+      pm.pending_peers.insert(it->first);
+      it = pm.delayed_peers.erase(it);
+    } else {
+      ++it;
+    }
+  }
   while (!pm.pending_peers.empty()) {
     const membership::MemberId peer = *pm.pending_peers.begin();
     pm.pending_peers.erase(pm.pending_peers.begin());
@@ -278,6 +295,7 @@ void ReplicatedDriver::EndSession(PerMap& pm, bool ok) {
   k.sync_bytes.fetch_add(s.bytes_sent + s.bytes_received, std::memory_order_relaxed);
   k.sync_entries_sent.fetch_add(s.entries_sent, std::memory_order_relaxed);
   if (ok) {
+    pm.pulled = true;
     k.syncs.fetch_add(1, std::memory_order_relaxed);
     if (!k.synced.exchange(true)) {
       SHOAL_LOG_INFO("replicated map '{}': synced from {} ({} entries received, {} bytes)",

@@ -69,7 +69,14 @@ class ReplicatedDriver {
     uint64_t activity = 0;
     int64_t active_us = 0;
     int64_t last_round_us = 0;
-    std::set<membership::MemberId> pending_peers;  // newly alive: sync with them first
+    std::set<membership::MemberId> pending_peers;  // sync with them first, now
+    // Peers seen coming (back) alive by a node that has synced already: a session with each
+    // after a delay of one to two intervals. The peer, if it restarted, pulls from one of us at
+    // once; were every node to start a session with it at once, it would get the map once per
+    // node (the seed's n-1 copies). After a partition both sides are synced: the random delay
+    // lets one session go first and the later ones find nothing to move.
+    std::map<membership::MemberId, int64_t> delayed_peers;  // -> due, monotonic us
+    bool pulled = false;  // a session of this node's completed: not a fresh copy any more
   };
   void Attach(ReplicatedMap* m);
   void Flush(PerMap& pm);
