@@ -15,10 +15,9 @@ namespace shoal::node {
 
 using resp::DispatchResult;
 
-void ReplicatedMap::ExecuteCommand(const CommandSpec& spec, Args args, resp::ReplyBuilder* out,
-                                   Shard* shard, storage::Table* scratch) {
+void ReplicatedMap::ExecuteCommand(const CommandSpec& spec, Args args, const KeyPosList& pos,
+                                   resp::ReplyBuilder* out, Shard* shard, storage::Table* scratch) {
   const bool write = (spec.flags & kCmdWrite) != 0;
-  const KeyPosList pos = KeyPositions(spec, args);
   absl::InlinedVector<std::string_view, 4> keys;
   for (size_t p : pos) {
     if (std::find(keys.begin(), keys.end(), args[p]) == keys.end()) keys.push_back(args[p]);
@@ -87,6 +86,11 @@ void ReplicatedMap::ExecuteCommand(const CommandSpec& spec, Args args, resp::Rep
 std::optional<DispatchResult> Engine::DispatchReplicated(resp::Connection* c,
                                                          const CommandSpec& spec, Args args,
                                                          resp::ReplyBuilder* out) {
+  // The common case, a command on one key outside every map, costs one prefix check.
+  if (spec.first_key == spec.last_key && static_cast<size_t>(spec.first_key) < args.size() &&
+      replicated_->MatchKey(args[static_cast<size_t>(spec.first_key)]) == nullptr) {
+    return std::nullopt;
+  }
   const KeyPosList pos = KeyPositions(spec, args);
   ReplicatedMap* map = nullptr;
   size_t matched = 0;
@@ -126,7 +130,7 @@ std::optional<DispatchResult> Engine::DispatchReplicated(resp::Connection* c,
   Shard* home = CurrentShard();
   ++home->stats().commands;
   ++home->stats().replicated_commands;
-  map->ExecuteCommand(spec, args, out, home, &home->scratch());
+  map->ExecuteCommand(spec, args, pos, out, home, &home->scratch());
   return DispatchResult::kDone;
 }
 

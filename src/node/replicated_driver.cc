@@ -182,7 +182,13 @@ void ReplicatedDriver::Tick() {
     const bool collect = now >= next_collect_us_;
     if (collect) next_collect_us_ = now + kCollectEveryUs;
     for (auto& [name, pm] : per_map_) {
-      pm.map->Maintain(clock_->NowUnixMillis(), cfg_.replicated_tombstone_ttl * 1000, collect);
+      // Not before this node's first completed sync (unless it runs standalone, with no seeds
+      // and no discovery): the horizon refuses older changes, and a node that has not yet
+      // received its peers' old entries — one alone at boot until its seeds answer included —
+      // would refuse them for good.
+      const bool standalone = alive_.empty() && cfg_.seeds.empty() && cfg_.discovery_dns.empty();
+      pm.map->Maintain(clock_->NowUnixMillis(), cfg_.replicated_tombstone_ttl * 1000,
+                       collect && (pm.pulled || standalone));
     }
   }
   if (cfg_.replicated_save_interval > 0 && !cfg_.data_dir.empty() && now >= next_save_us_) {

@@ -344,9 +344,7 @@ Status ReplicatedMap::Save(const std::string& path) {
 void ReplicatedMap::Maintain(int64_t now_ms, int64_t tombstone_ttl_ms, bool collect) {
   std::unique_lock lock(mu_);
   stats_.expired.fetch_add(map_.ExpireSome(now_ms, 64), std::memory_order_relaxed);
-  // Not before the first sync: the horizon refuses older changes, and a node that has not yet
-  // received the peers' old entries would refuse them for good.
-  if (collect && stats_.synced.load(std::memory_order_acquire)) {
+  if (collect) {
     const int64_t h = (now_ms - tombstone_ttl_ms) * 1000;
     if (h > 0) {
       stats_.tombstones_collected.fetch_add(

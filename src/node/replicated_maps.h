@@ -157,15 +157,17 @@ class ReplicatedMap {
     std::lock_guard lock(watch_mu_);
     on_outbox_ = std::move(fn);
   }
-  // Expiry and tombstone collection (control thread timer).
+  // Expiry and, with `collect`, tombstone collection (control thread timer; the driver decides
+  // when collecting is safe).
   void Maintain(int64_t now_ms, int64_t tombstone_ttl_ms, bool collect);
   ReplicatedMapStats& stats() { return stats_; }
   const ReplicatedMapStats& stats() const { return stats_; }
   void set_self(membership::MemberId self) { self_ = self; }
   // Runs a RESP command whose keys are all this map's (cmd_replicated.cc): reads under the shared
   // lock, writes under the exclusive one, on the worker's scratch table.
-  void ExecuteCommand(const CommandSpec& spec, Args args, resp::ReplyBuilder* out, Shard* shard,
-                      storage::Table* scratch);
+  // `pos`: the command's key positions (KeyPositions), computed once by the caller.
+  void ExecuteCommand(const CommandSpec& spec, Args args, const KeyPosList& pos,
+                      resp::ReplyBuilder* out, Shard* shard, storage::Table* scratch);
 
  private:
   void Notify(std::vector<MapChange> changes);
