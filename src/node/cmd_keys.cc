@@ -188,33 +188,11 @@ resp::DispatchResult Scan(Engine& e, resp::Connection* c, Args a, resp::ReplyBui
     out->Error("ERR invalid cursor");
     return resp::DispatchResult::kDone;
   }
-  std::string pattern, type;
-  int64_t count = 10;
-  for (size_t i = 2; i < a.size(); i += 2) {
-    const std::string o = Upper(a[i]);
-    if (i + 1 >= a.size()) {
-      out->Error(kSyntaxErr);
-      return resp::DispatchResult::kDone;
-    }
-    if (o == "MATCH") {
-      pattern.assign(a[i + 1]);
-    } else if (o == "COUNT") {
-      if (!ParseInt64(a[i + 1], &count)) {
-        out->Error(kNotIntegerErr);
-        return resp::DispatchResult::kDone;
-      }
-      if (count < 1) {
-        out->Error(kSyntaxErr);
-        return resp::DispatchResult::kDone;
-      }
-    } else if (o == "TYPE") {
-      type = std::string(a[i + 1]);
-      for (auto& ch : type) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    } else {
-      out->Error(kSyntaxErr);
-      return resp::DispatchResult::kDone;
-    }
-  }
+  ScanOptions opts;
+  if (!ParseScanOptions(a, 2, &opts, out)) return resp::DispatchResult::kDone;
+  const std::string& pattern = opts.pattern;
+  const std::string& type = opts.type;
+  const int64_t count = opts.count;
   if (cursor >= kNumBuckets) cursor = kNumBuckets;  // past the end: nothing left
   Engine* eng = &e;
   return e.RunLockedAll(c, [eng, cursor, pattern, type, count](resp::ReplyBuilder& out) {
@@ -327,6 +305,37 @@ const CommandSpec kKeyCommands[] = {
 };
 
 }  // namespace
+
+bool ParseScanOptions(Args a, size_t from, ScanOptions* opts, resp::ReplyBuilder* out) {
+  for (size_t i = from; i < a.size(); i += 2) {
+    const std::string o = Upper(a[i]);
+    if (i + 1 >= a.size()) {
+      out->Error(kSyntaxErr);
+      return false;
+    }
+    if (o == "MATCH") {
+      opts->pattern.assign(a[i + 1]);
+    } else if (o == "COUNT") {
+      if (!ParseInt64(a[i + 1], &opts->count)) {
+        out->Error(kNotIntegerErr);
+        return false;
+      }
+      if (opts->count < 1) {
+        out->Error(kSyntaxErr);
+        return false;
+      }
+    } else if (o == "TYPE") {
+      opts->type = std::string(a[i + 1]);
+      for (auto& ch : opts->type) {
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      }
+    } else {
+      out->Error(kSyntaxErr);
+      return false;
+    }
+  }
+  return true;
+}
 
 std::span<const CommandSpec> KeyCommands() { return kKeyCommands; }
 

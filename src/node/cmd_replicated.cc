@@ -8,6 +8,7 @@
 #include "common/keyslot.h"
 #include "node/cluster.h"
 #include "node/engine.h"
+#include "node/keyspace.h"
 #include "node/replicated_driver.h"
 #include "node/replicated_maps.h"
 
@@ -151,41 +152,23 @@ DispatchResult RmapList(Engine& e, resp::Connection*, Args, resp::ReplyBuilder* 
   return DispatchResult::kDone;
 }
 
-// RMAP.SCAN map cursor [MATCH pattern] [COUNT n]
+// RMAP.SCAN map cursor [MATCH pattern] [COUNT n] [TYPE string|hash]
 DispatchResult RmapScan(Engine& e, resp::Connection*, Args a, resp::ReplyBuilder* out) {
   ReplicatedMap* m = e.replicated().Find(a[1]);
   if (m == nullptr) {
     out->Error(fmt::format("ERR no replicated map '{}'", a[1].substr(0, 64)));
     return DispatchResult::kDone;
   }
-  int64_t cursor = 0, count = 10;
+  int64_t cursor = 0;
   if (!ParseInt64(a[2], &cursor) || cursor < 0) {
     out->Error("ERR invalid cursor");
     return DispatchResult::kDone;
   }
-  std::string_view match;
-  for (size_t i = 3; i < a.size(); i += 2) {
-    if (i + 1 >= a.size()) {
-      out->Error(kSyntaxErr);
-      return DispatchResult::kDone;
-    }
-    std::string opt(a[i]);
-    std::transform(opt.begin(), opt.end(), opt.begin(), ::tolower);
-    if (opt == "match") {
-      match = a[i + 1];
-    } else if (opt == "count") {
-      if (!ParseInt64(a[i + 1], &count) || count < 1) {
-        out->Error(kNotIntegerErr);
-        return DispatchResult::kDone;
-      }
-    } else {
-      out->Error(kSyntaxErr);
-      return DispatchResult::kDone;
-    }
-  }
+  ScanOptions opts;
+  if (!ParseScanOptions(a, 3, &opts, out)) return DispatchResult::kDone;
   std::vector<std::string> keys;
-  const uint64_t next =
-      m->Scan(static_cast<uint64_t>(cursor), static_cast<size_t>(count), match, &keys);
+  const uint64_t next = m->Scan(static_cast<uint64_t>(cursor), static_cast<size_t>(opts.count),
+                                opts.pattern, opts.type, &keys);
   out->ArrayHeader(2);
   out->Bulk(std::to_string(next));
   out->ArrayHeader(keys.size());
@@ -244,7 +227,7 @@ constexpr CommandSpec kReplicatedCommands[] = {
     {"rmap.save", -1, kC | kCmdAdmin, 0, 0, 0, nullptr, RmapSave, "replicated",
      "Saves the replicated maps' snapshots into data-dir: RMAP.SAVE [map]."},
     {"rmap.scan", -3, kC, 0, 0, 0, nullptr, RmapScan, "replicated",
-     "Iterates a replicated map's keys: RMAP.SCAN map cursor [MATCH pattern] [COUNT n]."},
+     "Iterates a replicated map's keys: RMAP.SCAN map cursor [MATCH pattern] [COUNT n] [TYPE t]."},
     {"rmap.sync", 2, kC | kCmdAdmin, 0, 0, 0, nullptr, RmapSync, "replicated",
      "Runs an anti-entropy round of a replicated map with a random peer now."},
     {"save", 1, kC | kCmdAdmin, 0, 0, 0, nullptr, RmapSave, "server",

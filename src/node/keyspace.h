@@ -30,4 +30,13 @@ void DoDel(Args args, resp::ReplyBuilder* out, const TableFor& table_for);
 void DoExists(Args args, resp::ReplyBuilder* out, const TableFor& table_for);
 void DoRename(Args args, resp::ReplyBuilder* out, const TableFor& table_for, bool nx);
 
+// SCAN's options, [MATCH pattern] [COUNT n] [TYPE string|hash], from a[from] on; shared by SCAN
+// and RMAP.SCAN. False (the error written to `out`) on a bad option or value.
+struct ScanOptions {
+  std::string pattern;  // "" = every key
+  std::string type;     // "" = any, else lower case
+  int64_t count = 10;
+};
+bool ParseScanOptions(Args a, size_t from, ScanOptions* opts, resp::ReplyBuilder* out);
+
 }  // namespace shoal::node

@@ -175,10 +175,12 @@ std::vector<std::pair<std::string, std::string>> ReplicatedMap::Range(std::strin
 }
 
 uint64_t ReplicatedMap::Scan(uint64_t cursor, size_t count, std::string_view glob,
-                             std::vector<std::string>* keys) const {
+                             std::string_view type, std::vector<std::string>* keys) const {
+  const char want = type.empty() ? 0 : type == "string" ? 's' : type == "hash" ? 'h' : '?';
   std::shared_lock lock(mu_);
   return map_.Scan(cursor, count, clock_->NowUnixMillis(),
-                   [&](const std::string& k, const replicated::LwwMap::Entry&) {
+                   [&](const std::string& k, const replicated::LwwMap::Entry& e) {
+                     if (want != 0 && (e.value.empty() || e.value[0] != want)) return;
                      if (glob.empty() || GlobMatch(glob, k)) keys->push_back(k);
                    });
 }

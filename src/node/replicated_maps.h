@@ -116,8 +116,9 @@ class ReplicatedMap {
   std::vector<std::pair<std::string, std::string>> Range(std::string_view begin,
                                                          std::string_view end,
                                                          size_t limit = SIZE_MAX) const;
-  // Resumable scan (as Redis SCAN): keys matching `glob` ("" = all); returns the next cursor.
-  uint64_t Scan(uint64_t cursor, size_t count, std::string_view glob,
+  // Resumable scan (as Redis SCAN): keys matching `glob` ("" = all) of `type` ("string",
+  // "hash"; "" = any); returns the next cursor.
+  uint64_t Scan(uint64_t cursor, size_t count, std::string_view glob, std::string_view type,
                 std::vector<std::string>* keys) const;
   size_t size() const;
   // Change notifications, local and remote. The callback runs on the thread that applied the

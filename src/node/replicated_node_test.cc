@@ -83,7 +83,7 @@ TEST(ReplicatedEmbedded, PutGetEraseRangeAndNotifications) {
   std::vector<std::string> keys;
   uint64_t cursor = 0;
   do {
-    cursor = rb->Scan(cursor, 100, "route:/*", &keys);
+    cursor = rb->Scan(cursor, 100, "route:/*", "", &keys);
   } while (cursor != 0);
   EXPECT_EQ(keys.size(), 3u);
 

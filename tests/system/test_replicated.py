@@ -26,6 +26,8 @@ import shutil
 import tempfile
 import threading
 import time
+
+import redis
 import unittest
 
 from shoal_harness import ClusterNode, RespError, start_cluster, step, wait_settled, wait_until
@@ -116,6 +118,12 @@ class ReplicatedMapTest(unittest.TestCase):
         self.wait_everywhere(lambda c: c.hgetall("users:bob"), {b"name": b"Bob", b"visits": b"3"},
                              "users:bob")
         self.wait_everywhere(lambda c: c.get("users:n"), b"11", "users:n")
+        with self.c(2) as c:  # RMAP.SCAN takes SCAN's options
+            cursor, keys = c.execute_command("RMAP.SCAN", "users", 0, "COUNT", 100000, "TYPE",
+                                             "hash", "MATCH", "users:*")
+            self.assertEqual((int(cursor), keys), (0, [b"users:bob"]))
+            with self.assertRaises(redis.ResponseError):
+                c.execute_command("RMAP.SCAN", "users", 0, "COUNT", 0)
         self.wait_everywhere(lambda c: 900 < c.ttl("users:tmp") <= 1000, True, "users:tmp TTL")
         # Writes on other nodes, of every kind.
         with self.c(1) as b:
