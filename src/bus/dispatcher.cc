@@ -158,7 +158,6 @@ void Dispatcher::Tick() {
     if (p.deadline <= now) expired.push_back(id);
   }
   for (uint64_t id : expired) {
-    ++counters_.timeouts;
     auto it = pending_.find(id);
     Finish(id, Error(DispatchErrc::kTimeout,
                      "no reply from exchange '" + it->second.exchange + "' within " +
@@ -538,6 +537,10 @@ void Dispatcher::Finish(uint64_t pending_id, Result<Response> r) {
   if (it == pending_.end()) return;
   ResponseCallback done = std::move(it->second.done);
   pending_.erase(it);
+  // Counted here, where every caller's answer passes: a timeout is as often the handler's node
+  // giving up on a request still queued there (its answer arrives before this node's deadline)
+  // as this node's own deadline passing.
+  if (!r.ok() && r.error().code() == DispatchErrc::kTimeout) ++counters_.timeouts;
   io_->Defer([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
 }
 

@@ -372,10 +372,13 @@ TEST(Dispatcher, TimeoutAndBoundedQueueOverflowIsCounted) {
   }
   EXPECT_EQ(oks, 1);
   EXPECT_EQ(timeouts, 2);
+  // The caller counts both, whether its own deadline fired or the handler's node expired them.
+  EXPECT_EQ(net.d(0).counters().timeouts, 2u);
   EXPECT_EQ(net.d(1).held_requests(), 0u);
   EXPECT_EQ(net.d(0).pending_requests(), 0u);
   // A reply after the deadline is refused and counted, not delivered.
   EXPECT_FALSE(net.d(1).Reply(hid, held[1], std::string("late")).ok());
+  EXPECT_EQ(net.d(1).counters().late_replies, 1u);
 }
 
 TEST(Dispatcher, DeadNodeGivesAnErrorNotASilence) {

@@ -376,6 +376,20 @@ void HRandField(ExecContext& ctx) {
   const bool uniq = l >= 0;
   const uint64_t count = uniq ? static_cast<uint64_t>(l) : static_cast<uint64_t>(-l);
   if (count == 0 || size == 0) return ctx.out->ArrayHeader(0);
+  // Size the reply before building it: `count` elements of the hash's average encoded size.
+  {
+    const uint64_t elements = uniq ? std::min(count, size) : count;
+    uint64_t total = 0;
+    for (const Field& f : h->map()) {
+      total += BulkReplyBytes(f.first.size());
+      if (withvalues) total += BulkReplyBytes(f.second.size()) + (ctx.out->protocol() > 2 ? 4 : 0);
+    }
+    const double average = static_cast<double>(total) / static_cast<double>(size);
+    const double estimate = average * static_cast<double>(elements);
+    const std::string err = ReplyTooLargeError(
+        estimate >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(estimate), ctx.reply_limit);
+    if (!err.empty()) return ctx.out->Error(err);
+  }
 
   // Negative count: `count` independent draws, repetitions allowed.
   if (!uniq || count == 1) {

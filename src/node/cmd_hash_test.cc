@@ -74,11 +74,12 @@ class HashTest : public ::testing::Test {
     std::vector<std::string_view> views(args.begin(), args.end());
     std::string out;
     resp::ReplyBuilder rb(&out, proto);
-    ExecContext ctx{views, &rb, nullptr, &table, clock.NowUnixMillis()};
+    ExecContext ctx{views, &rb, nullptr, &table, clock.NowUnixMillis(), reply_limit};
     spec->key_handler(ctx);
     return out;
   }
   bool Exists(std::string_view key) { return table.Find(KeyBucket(key), key) != nullptr; }
+  int64_t reply_limit = 256 << 20;  // client-output-buffer-limit's default
   void PutString(std::string_view key, std::string_view v) {
     table.Put(KeyBucket(key), storage::Entry::NewString(key, v, storage::kNoExpire));
   }
@@ -485,6 +486,31 @@ TEST_F(HashTest, ScanCursorPastTheEnd) {
   Fill("h", 200);
   EXPECT_EQ(Run({"HSCAN", "h", "18446744073709551615"}), Arr(2) + Bulk("0") + Arr(0));
   EXPECT_EQ(Run({"HSCAN", "h", "18446744073709551616"}), Err("ERR invalid cursor"));
+}
+
+}  // namespace
+}  // namespace shoal::node
+
+namespace shoal::node {
+namespace {
+
+// A count whose reply could never be sent is refused at once with an error, before any of it is
+// built (it used to build gigabytes, then drop the client when the output buffer overflowed).
+TEST_F(HashTest, RandFieldRefusesRepliesOverTheOutputLimit) {
+  Fill("h", 10);
+  const std::string huge = Run({"HRANDFIELD", "h", "-1000000000", "WITHVALUES"});
+  EXPECT_EQ(huge.rfind("-ERR the reply would take about ", 0), 0u) << huge;
+  EXPECT_NE(huge.find("client-output-buffer-limit"), std::string::npos) << huge;
+  EXPECT_EQ(Run({"HRANDFIELD", "h", "-1000000000"}).rfind("-ERR the reply would take", 0), 0u);
+  // Under the limit: answered as before.
+  EXPECT_EQ(Parse(Run({"HRANDFIELD", "h", "-1000", "WITHVALUES"})).items.size(), 2000u);
+  // A positive count is capped by the hash's size, so only the hash's own size matters.
+  EXPECT_EQ(Parse(Run({"HRANDFIELD", "h", "1000000000000", "WITHVALUES"})).items.size(), 20u);
+  reply_limit = 100;
+  EXPECT_EQ(Run({"HRANDFIELD", "h", "1000", "WITHVALUES"}).rfind("-ERR the reply would", 0), 0u);
+  EXPECT_EQ(Parse(Run({"HRANDFIELD", "h", "2"})).items.size(), 2u);
+  reply_limit = 0;  // no limit: nothing is refused
+  EXPECT_EQ(Parse(Run({"HRANDFIELD", "h", "-5000"})).items.size(), 5000u);
 }
 
 }  // namespace

@@ -161,27 +161,56 @@ void Persist(ExecContext& ctx) {
   ctx.out->Integer(1);
 }
 
-// KEYS pattern: every worker's table, locked, in bucket order.
+// KEYS pattern: every worker's table in bucket order, in steps of about kKeysStepMicros with
+// every worker locked, released in between so that one KEYS over millions of keys never stalls
+// the workers' other clients for more than a step. Like SCAN, it returns every key present for
+// the whole command exactly once; a key written or deleted during it may or may not be there
+// (Redis's KEYS is atomic; it also blocks the server for as long as it runs). A reply that would
+// exceed client-output-buffer-limit is refused with an error as soon as that is known.
+constexpr int64_t kKeysStepMicros = 2000;
+
 resp::DispatchResult Keys(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*) {
-  std::string pattern(a[1]);
+  struct State {
+    std::string pattern;
+    uint32_t next_bucket = 0;
+    std::vector<std::string> keys;
+    uint64_t reply_bytes = 0;
+    int64_t limit = 0;
+  };
+  auto st = std::make_shared<State>();
+  st->pattern = std::string(a[1]);
+  st->limit = e.CurrentShard()->limits().output_buffer_limit;
   Engine* eng = &e;
-  return e.RunLockedAll(c, [eng, pattern](resp::ReplyBuilder& out) {
-    std::vector<std::string_view> keys;
-    const bool all = pattern == "*";
-    for (uint32_t b = 0; b < kNumBuckets; ++b) {
+  return e.RunLockedAllInSteps(c, [eng, st](resp::ReplyBuilder& out) {
+    const bool all = st->pattern == "*";
+    const int64_t start = eng->clock()->MonotonicMicros();
+    while (st->next_bucket < kNumBuckets) {
+      const uint32_t b = st->next_bucket++;
       storage::Table& t = eng->shard(b % eng->num_shards())->table();
       t.ForEachInBucket(BucketId(static_cast<uint16_t>(b)), [&](Entry* en) {
-        if (!t.IsExpired(en) && (all || GlobMatch(pattern, en->key()))) keys.push_back(en->key());
+        if (t.IsExpired(en) || !(all || GlobMatch(st->pattern, en->key()))) return;
+        st->keys.emplace_back(en->key());
+        st->reply_bytes += BulkReplyBytes(en->key().size());
       });
+      if (std::string err = ReplyTooLargeError(st->reply_bytes, st->limit); !err.empty()) {
+        out.Error(err + " (KEYS; SCAN returns the keys in parts)");
+        return true;
+      }
+      if (eng->clock()->MonotonicMicros() - start >= kKeysStepMicros) return false;
     }
-    out.ArrayHeader(keys.size());
-    for (auto k : keys) out.Bulk(k);
+    out.ArrayHeader(st->keys.size());
+    for (const std::string& k : st->keys) out.Bulk(k);
+    return true;
   });
 }
 
 // SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. The cursor is the next bucket to visit:
 // whole buckets are returned at a time, so every key present for the whole scan is returned
-// exactly once, and COUNT is a lower bound on the keys examined per call (as in Redis).
+// exactly once. COUNT is the number of keys to examine per call, as in Redis a hint: a call also
+// ends after kScanCallMicros of work (past a whole bucket), so a huge COUNT cannot hold every
+// worker locked for long.
+constexpr int64_t kScanCallMicros = 5000;
+
 resp::DispatchResult Scan(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* out) {
   int64_t cursor;
   if (!ParseInt64(a[1], &cursor) || cursor < 0) {
@@ -199,7 +228,12 @@ resp::DispatchResult Scan(Engine& e, resp::Connection* c, Args a, resp::ReplyBui
     std::vector<std::string_view> keys;
     uint32_t b = static_cast<uint32_t>(cursor);
     int64_t examined = 0;
+    const int64_t start = eng->clock()->MonotonicMicros();
     for (; b < kNumBuckets && examined < count; ++b) {
+      if (b != static_cast<uint32_t>(cursor) &&
+          eng->clock()->MonotonicMicros() - start >= kScanCallMicros) {
+        break;
+      }
       storage::Table& t = eng->shard(b % eng->num_shards())->table();
       t.ForEachInBucket(BucketId(static_cast<uint16_t>(b)), [&](Entry* en) {
         ++examined;
@@ -266,6 +300,8 @@ const CommandSpec kKeyCommands[] = {
      "Asynchronously deletes one or more keys (in shoal: the same as DEL)."},
     {"exists", -2, kR | kCmdFast, 1, -1, 1, ExistsKeyed, ExistsMulti, "generic",
      "Determines whether one or more keys exist."},
+    {"touch", -2, kR | kCmdFast, 1, -1, 1, ExistsKeyed, ExistsMulti, "generic",
+     "Alters the last access time of one or more keys; returns how many exist."},
     {"type", 2, kR | kCmdFast, 1, 1, 1, Type, nullptr, "generic",
      "Determines the type of value stored at a key."},
     {"expire", -3, kW | kCmdFast, 1, 1, 1, Expire, nullptr, "generic",

@@ -485,10 +485,13 @@ DispatchResult BusReply(Engine& e, resp::Connection* c, Args a, resp::ReplyBuild
     Status st = d.Reply(hid, static_cast<uint64_t>(rid), std::move(reply));
     std::string bytes;
     resp::ReplyBuilder rb(&bytes, protocol);
-    if (st.ok()) {
+    // A reply to a request that expired meanwhile (its caller already got TIMEOUT), or whose
+    // handler was withdrawn, is acknowledged all the same: the handler did its part, and an
+    // error here would break handler loops over a race they cannot avoid. The dispatcher counts
+    // it (bus_late_replies).
+    if (st.ok() || st.error().code() == bus::DispatchErrc::kUnknownRequest) {
       rb.Ok();
     } else {
-      // The handler was withdrawn, or the request expired (its caller got TIMEOUT).
       rb.Error("ERR " + st.error().message());
     }
     CompleteOn(shard, id, token, std::move(bytes));

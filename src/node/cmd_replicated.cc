@@ -46,7 +46,7 @@ void ReplicatedMap::ExecuteCommand(const CommandSpec& spec, Args args, const Key
     ++shard->stats().keyspace_hits;
     return out->Bulk(std::string_view(e->value).substr(1));
   }
-  ExecContext ctx{args, out, shard, scratch, now};
+  ExecContext ctx{args, out, shard, scratch, now, shard->limits().output_buffer_limit};
   if (!write) {
     std::shared_lock lock(mu_);
     load();

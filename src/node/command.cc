@@ -87,6 +87,19 @@ KeyPosList KeyPositions(const CommandSpec& spec, Args args) {
   return pos;
 }
 
+std::string ReplyTooLargeError(uint64_t estimated_bytes, int64_t limit) {
+  if (limit <= 0 || estimated_bytes <= static_cast<uint64_t>(limit)) return "";
+  return "ERR the reply would take about " + std::to_string(estimated_bytes) +
+         " bytes, over client-output-buffer-limit (" + std::to_string(limit) +
+         " bytes): ask for fewer elements";
+}
+
+uint64_t BulkReplyBytes(uint64_t len) {
+  uint64_t digits = 1;
+  for (uint64_t v = len; v >= 10; v /= 10) ++digits;
+  return 1 + digits + 2 + len + 2;
+}
+
 bool ParseInt64(std::string_view s, int64_t* out) {
   if (s.empty() || s.size() > 20) return false;
   if (s.size() > 1 && s[0] == '0') return false;

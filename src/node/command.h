@@ -39,6 +39,8 @@ struct ExecContext {
   Shard* shard;
   storage::Table* table;
   int64_t now_ms;  // wall clock, for expiry arithmetic
+  // The client's client-output-buffer-limit (0 = none), for replies sized by the caller.
+  int64_t reply_limit = 0;
 };
 
 using KeyHandler = void (*)(ExecContext& ctx);
@@ -96,5 +98,13 @@ inline constexpr std::string_view kNoSuchKeyErr = "ERR no such key";
 // Strict integer parsing as Redis's string2ll (no spaces, no '+', no leading zeros).
 bool ParseInt64(std::string_view s, int64_t* out);
 bool ParseDouble(std::string_view s, double* out);
+
+// Replies whose size the caller chooses (HRANDFIELD with a count, KEYS) are sized before they
+// are built: one that could never be sent within `client-output-buffer-limit` is refused with an
+// error instead of being built, buffered and then dropped with the connection. `limit` 0 means no
+// limit. Returns "" when `estimated_bytes` fits, else the error text to answer.
+std::string ReplyTooLargeError(uint64_t estimated_bytes, int64_t limit);
+// The RESP encoding size of a bulk string of `len` bytes ("$<len>\r\n<bytes>\r\n").
+uint64_t BulkReplyBytes(uint64_t len);
 
 }  // namespace shoal::node

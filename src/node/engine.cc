@@ -15,6 +15,7 @@ struct Engine::Tx {
   unsigned home;
   std::vector<unsigned> shards;  // ascending
   LockedFn fn;
+  StepFn step;  // instead of fn, for RunLockedAllInSteps
   uint64_t client_id;
   resp::Connection::ReplyToken token;
   int protocol;
@@ -67,6 +68,7 @@ void Engine::ApplySettingsTo(Shard& s, const config::ServerConfig& cfg, unsigned
   st.requirepass = cfg.requirepass;
   st.hz = cfg.hz;
   st.idle_timeout_ms = cfg.timeout * 1000;
+  st.max_clients = cfg.max_clients;
   resp::ConnectionLimits& l = s.limits();
   l.parser.max_bulk_len = cfg.proto_max_bulk_len;
   l.query_buffer_limit = cfg.query_buffer_limit;
@@ -470,6 +472,11 @@ void Engine::ExecuteForwarded(std::string_view body, net::Responder responder) {
 
 resp::DispatchResult Engine::RunLocked(resp::Connection* c, std::vector<unsigned> shards,
                                        LockedFn fn) {
+  return StartTx(c, std::move(shards), std::move(fn), StepFn());
+}
+
+resp::DispatchResult Engine::StartTx(resp::Connection* c, std::vector<unsigned> shards, LockedFn fn,
+                                     StepFn step) {
   if (c->pending_replies() > 0) return resp::DispatchResult::kBlocked;
   auto* info = static_cast<ClientInfo*>(c->state());
   std::sort(shards.begin(), shards.end());
@@ -480,6 +487,7 @@ resp::DispatchResult Engine::RunLocked(resp::Connection* c, std::vector<unsigned
   tx->home = CurrentShard()->index();
   tx->shards = std::move(shards);
   tx->fn = std::move(fn);
+  tx->step = std::move(step);
   tx->client_id = c->id();
   tx->token = c->ReserveReply();
   tx->protocol = c->protocol();
@@ -493,6 +501,12 @@ resp::DispatchResult Engine::RunLockedAll(resp::Connection* c, LockedFn fn) {
   std::vector<unsigned> all(num_shards());
   for (unsigned i = 0; i < all.size(); ++i) all[i] = i;
   return RunLocked(c, std::move(all), std::move(fn));
+}
+
+resp::DispatchResult Engine::RunLockedAllInSteps(resp::Connection* c, StepFn step) {
+  std::vector<unsigned> all(num_shards());
+  for (unsigned i = 0; i < all.size(); ++i) all[i] = i;
+  return StartTx(c, std::move(all), LockedFn(), std::move(step));
 }
 
 void Engine::AcquireNext(std::shared_ptr<Tx> tx, size_t i) {
@@ -516,10 +530,13 @@ void Engine::FinishTx(std::shared_ptr<Tx> tx) {
   resp::ReplyBuilder rb(&reply, tx->protocol);
   bool served = true;
   for (uint16_t b : tx->buckets) served &= plane_.state(b) == sharding::BucketState::kActive;
-  if (served) {
-    tx->fn(rb);
-  } else {
+  bool done = true;
+  if (!served) {
     rb.Error("TRYAGAIN Multiple keys request during rehashing of slot");
+  } else if (tx->step) {
+    done = tx->step(rb);
+  } else {
+    tx->fn(rb);
   }
   for (unsigned s : tx->shards) {
     Shard* sh = shards_[s].get();
@@ -527,6 +544,14 @@ void Engine::FinishTx(std::shared_ptr<Tx> tx) {
     sh->loop()->Post([sh, id] { sh->Unlock(id); });
   }
   Shard* home = shards_[tx->home].get();
+  if (!done) {
+    // Yield: the unlocks above reach each worker before the next step's locks (one queue per
+    // worker, in order), so the work they queued meanwhile runs in between.
+    if (home->FindClient(tx->client_id) == nullptr) return;
+    tx->id = next_tx_.fetch_add(1);
+    home->loop()->Post([this, tx = std::move(tx)]() mutable { AcquireNext(std::move(tx), 0); });
+    return;
+  }
   if (resp::Connection* c = home->FindClient(tx->client_id)) {
     static_cast<ClientInfo*>(c->state())->in_barrier = false;
     c->CompleteReply(tx->token, reply);

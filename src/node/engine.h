@@ -87,6 +87,13 @@ class Engine final : public resp::CommandService {
   using LockedFn = absl::AnyInvocable<void(resp::ReplyBuilder& out)>;
   resp::DispatchResult RunLocked(resp::Connection* c, std::vector<unsigned> shards, LockedFn fn);
   resp::DispatchResult RunLockedAll(resp::Connection* c, LockedFn fn);
+  // RunLockedAll for work too long to do under one lock (KEYS over a large keyspace): `step`
+  // runs with every shard locked, again and again while it returns false, and the locks are
+  // released between two steps so that every worker serves its other clients meanwhile. The
+  // reply is what the step that returned true wrote (the others must write nothing). A client
+  // that disconnects ends the steps. A step should do a bounded amount of work (a few ms).
+  using StepFn = absl::AnyInvocable<bool(resp::ReplyBuilder& out)>;
+  resp::DispatchResult RunLockedAllInSteps(resp::Connection* c, StepFn step);
   // Runs `per_shard` on every worker's thread, then `combine` on the client's worker with the
   // results in shard order.
   using PerShardFn = std::function<std::string(Shard&)>;
@@ -143,6 +150,8 @@ class Engine final : public resp::CommandService {
   void ApplySettings(Shard& s, const config::ServerConfig& cfg);
   static void ApplySettingsTo(Shard& s, const config::ServerConfig& cfg, unsigned shards);
   struct Tx;
+  resp::DispatchResult StartTx(resp::Connection* c, std::vector<unsigned> shards, LockedFn fn,
+                               StepFn step);
   void AcquireNext(std::shared_ptr<Tx> tx, size_t i);
   void FinishTx(std::shared_ptr<Tx> tx);
 

@@ -17,8 +17,7 @@ namespace shoal::node {
 
 class Server::Acceptor final : public net::IoWatcher {
  public:
-  Acceptor(Engine* engine, Shard* shard, int fd, int max_clients)
-      : engine_(engine), shard_(shard), fd_(fd), max_clients_(max_clients) {}
+  Acceptor(Engine* engine, Shard* shard, int fd) : engine_(engine), shard_(shard), fd_(fd) {}
   ~Acceptor() override {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -34,7 +33,9 @@ class Server::Acceptor final : public net::IoWatcher {
       std::string peer;
       const int cfd = net::AcceptTcp(fd_, &peer);
       if (cfd < 0) return;
-      if (engine_->connected_clients.load(std::memory_order_relaxed) >= max_clients_) {
+      // The worker's copy of maxclients, so CONFIG SET maxclients takes effect at once.
+      if (engine_->connected_clients.load(std::memory_order_relaxed) >=
+          shard_->settings().max_clients) {
         static constexpr char kMsg[] = "-ERR max number of clients reached\r\n";
         [[maybe_unused]] ssize_t n = ::write(cfd, kMsg, sizeof kMsg - 1);
         ::close(cfd);
@@ -51,7 +52,6 @@ class Server::Acceptor final : public net::IoWatcher {
   Engine* engine_;
   Shard* shard_;
   int fd_;
-  int max_clients_;
 };
 
 Server::Server(config::ServerConfig cfg) : cfg_(std::move(cfg)) {}
@@ -75,8 +75,7 @@ Status Server::Start() {
       const std::string addr = net::LocalAddress(*fd);
       port = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
     }
-    acceptors_.push_back(
-        std::make_unique<Acceptor>(engine_.get(), engine_->shard(i), *fd, cfg_.max_clients));
+    acceptors_.push_back(std::make_unique<Acceptor>(engine_.get(), engine_->shard(i), *fd));
   }
   port_ = port;
   engine_->listen_address = cfg_.bind + ":" + std::to_string(port);

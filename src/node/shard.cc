@@ -37,7 +37,7 @@ void Shard::Execute(const CommandSpec& spec, Args args, resp::ReplyBuilder* out)
     out->Error("OOM command not allowed when used memory > 'maxmemory'.");
     return;
   }
-  ExecContext ctx{args, out, this, &table_, clock_->NowUnixMillis()};
+  ExecContext ctx{args, out, this, &table_, clock_->NowUnixMillis(), limits_.output_buffer_limit};
   spec.key_handler(ctx);
 }
 

@@ -91,6 +91,7 @@ struct ShardSettings {
   std::string requirepass;
   int hz = 10;
   int64_t idle_timeout_ms = 0;  // close clients idle this long; 0 = never (Redis "timeout")
+  int max_clients = 10000;      // connections refused past this many on the node ("maxclients")
 };
 
 struct ShardStats {

@@ -13,6 +13,21 @@ namespace shoal::resp {
 namespace {
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kMaxArgsInline = 64;
+
+bool EqualsNoCaseAscii(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
+    if (x != b[i]) return false;
+  }
+  return true;
+}
+
+// The first words of an HTTP request that are never a Redis command (as Redis's "post" and
+// "host:" entries in its command table).
+bool LooksLikeHttp(std::string_view command) {
+  return EqualsNoCaseAscii(command, "post") || EqualsNoCaseAscii(command, "host:");
+}
 }  // namespace
 
 Connection::Connection(net::EventLoop* loop, int fd, std::string peer, std::string local,
@@ -134,10 +149,22 @@ void Connection::ProcessInput() {
       close_after_reply_ = true;
       break;
     }
+    const auto& args = parser_.args();
+    if (LooksLikeHttp(args[0])) {
+      // An HTTP request sent to the RESP port (a browser, or a cross-protocol attack through
+      // one): its headers and body must never run as commands. Redis does the same.
+      SHOAL_LOG_WARN(
+          "closing client id={} addr={}: it sent '{}', an HTTP request, to the RESP port (possible "
+          "cross-protocol attack)",
+          id_, peer_, args[0]);
+      rstart_ = rend_ = 0;
+      in_process_ = false;
+      Close("HTTP request on the RESP port");
+      return;
+    }
     std::string* dest = ReplyDestination();
     const size_t before = dest->size();
     ReplyBuilder rb(dest, protocol_);
-    const auto& args = parser_.args();
     const DispatchResult r = service_->Dispatch(this, std::span(args.data(), args.size()), &rb);
     if (r == DispatchResult::kBlocked) {
       blocked_ = true;
