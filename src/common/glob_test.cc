@@ -11,7 +11,9 @@ namespace {
 // Redis's recursive stringmatchlen, kept as the reference the linear matcher must agree with.
 // Exponential on adversarial patterns: only ever called on short inputs.
 bool Reference(const char* pattern, int plen, const char* string, int slen, bool nocase) {
-  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  auto lower = [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  };
   while (plen && slen) {
     switch (pattern[0]) {
       case '*':
@@ -152,8 +154,8 @@ TEST(Glob, AgreesWithRedisOnRandomPatterns) {
     // fails to match "" (KEYS and SCAN special-case "*" and hide it); here stars match "".
     const bool expected =
         s.empty() ? p.find_first_not_of('*') == std::string::npos : Ref(p, s, nocase);
-    ASSERT_EQ(GlobMatch(p, s, nocase), expected) << "pattern '" << p << "' string '"
-                                                         << s << "' nocase " << nocase;
+    ASSERT_EQ(GlobMatch(p, s, nocase), expected)
+        << "pattern '" << p << "' string '" << s << "' nocase " << nocase;
   }
 }
 
