@@ -128,6 +128,7 @@ TEST(Glob, RedisExamples) {
   EXPECT_TRUE(GlobMatch("*a*b*", "xxaxxbxx"));
   EXPECT_FALSE(GlobMatch("*a*b*", "xxbxxaxx"));
   EXPECT_TRUE(GlobMatch("HELLO", "hello", true));
+  EXPECT_TRUE(GlobMatch("MAXMEM*", "maxmemory", true));
   EXPECT_FALSE(GlobMatch("HELLO", "hello"));
   // An unterminated class ends at the pattern's end: it matches one character, no more.
   EXPECT_TRUE(GlobMatch("[ab", "a"));

@@ -192,18 +192,6 @@ TEST(CommandTable, KeyPositionsAndLookup) {
   EXPECT_EQ(FindCommand("nosuch"), nullptr);
 }
 
-TEST(Glob, RedisPatterns) {
-  EXPECT_TRUE(GlobMatch("*", "anything"));
-  EXPECT_TRUE(GlobMatch("h?llo", "hello"));
-  EXPECT_TRUE(GlobMatch("h*llo", "heeeello"));
-  EXPECT_TRUE(GlobMatch("h[ae]llo", "hallo"));
-  EXPECT_FALSE(GlobMatch("h[^e]llo", "hello"));
-  EXPECT_TRUE(GlobMatch("h[a-b]llo", "hbllo"));
-  EXPECT_TRUE(GlobMatch("user:\\*", "user:*"));
-  EXPECT_FALSE(GlobMatch("user:\\*", "user:1"));
-  EXPECT_TRUE(GlobMatch("MAXMEM*", "maxmemory", true));
-}
-
 TEST(Parse, Int64StrictLikeRedis) {
   int64_t v;
   EXPECT_TRUE(ParseInt64("-12", &v));
