@@ -38,7 +38,18 @@ int Serve(shoal::config::ServerConfig cfg) {
   std::unique_ptr<shoal::admin::AdminServer> http;
   if (cfg.http_port >= 0) {
     const int want = cfg.EffectiveHttpPort();
-    http = std::make_unique<shoal::admin::AdminServer>(cfg.bind, static_cast<uint16_t>(want));
+    shoal::admin::AdminOptions admin_options;
+    admin_options.api_token = cfg.admin_token;
+    // Without a token anyone who reaches the port could make the node leave: loopback only.
+    const std::string admin_bind = cfg.AdminBind();
+    if (cfg.admin_token.empty()) {
+      SHOAL_LOG_WARN(
+          "no admin token set (admin-token, admin-token-file, SHOAL_ADMIN_TOKEN): the admin HTTP "
+          "API listens on 127.0.0.1 only{}; set a token to serve it on the bind address",
+          cfg.bind != admin_bind ? fmt::format(", not on {}", cfg.bind) : std::string());
+    }
+    http = std::make_unique<shoal::admin::AdminServer>(admin_bind, static_cast<uint16_t>(want),
+                                                       admin_options);
     shoal::admin::RegisterNodeApi(*http, running);
     Status st = http->Start();
     if (!st.ok()) {
@@ -57,7 +68,7 @@ int Serve(shoal::config::ServerConfig cfg) {
   SHOAL_LOG_INFO("shoal ready: listening on {}:{} with {} worker threads (pid {}){}", cfg.bind,
                  server->port(), server->engine().num_shards(), getpid(),
                  http != nullptr
-                     ? fmt::format(", admin API on http://{}:{}", cfg.bind, cfg.http_port)
+                     ? fmt::format(", admin API on http://{}:{}", cfg.AdminBind(), cfg.http_port)
                      : std::string());
   while (g_signal.load() == 0) pause();
   SHOAL_LOG_INFO("signal {} received, leaving the cluster and shutting down", g_signal.load());
@@ -68,8 +79,14 @@ int Serve(shoal::config::ServerConfig cfg) {
   return 0;
 }
 
+shoal::admin::HttpClientOptions ClientOptions(const shoal::app::Invocation& inv) {
+  shoal::admin::HttpClientOptions o;
+  o.token = inv.token;
+  return o;
+}
+
 int Status(const shoal::app::Invocation& inv) {
-  auto res = shoal::admin::HttpGet(inv.node, "/api/v1/members");
+  auto res = shoal::admin::HttpGet(inv.node, "/api/v1/members", ClientOptions(inv));
   if (!res.ok()) {
     std::cerr << "shoal status: " << res.error().message() << "\n";
     return 1;
@@ -103,7 +120,7 @@ int Status(const shoal::app::Invocation& inv) {
   std::printf("(* = the node asked; view version %llu)\n",
               static_cast<unsigned long long>(doc["version"].get<uint64_t>()));
   // The bucket distribution, as this node knows it.
-  auto buckets = shoal::admin::HttpGet(inv.node, "/api/v1/buckets");
+  auto buckets = shoal::admin::HttpGet(inv.node, "/api/v1/buckets", ClientOptions(inv));
   if (!buckets.ok() || buckets->status != 200) return 0;
   const auto bd = nlohmann::json::parse(buckets->body, nullptr, false);
   if (bd.is_discarded() || !bd.contains("nodes")) return 0;
@@ -132,7 +149,7 @@ int Status(const shoal::app::Invocation& inv) {
 
 int Join(const shoal::app::Invocation& inv) {
   nlohmann::json body = {{"seeds", inv.args}};
-  auto res = shoal::admin::HttpPost(inv.node, "/api/v1/join", body.dump());
+  auto res = shoal::admin::HttpPost(inv.node, "/api/v1/join", body.dump(), ClientOptions(inv));
   if (!res.ok()) {
     std::cerr << "shoal join: " << res.error().message() << "\n";
     return 1;
@@ -148,7 +165,7 @@ int Join(const shoal::app::Invocation& inv) {
 }
 
 int Leave(const shoal::app::Invocation& inv) {
-  auto res = shoal::admin::HttpPost(inv.node, "/api/v1/leave", "{}");
+  auto res = shoal::admin::HttpPost(inv.node, "/api/v1/leave", "{}", ClientOptions(inv));
   if (!res.ok()) {
     std::cerr << "shoal leave: " << res.error().message() << "\n";
     return 1;
