@@ -408,9 +408,29 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(std::chrono::seconds(impl_->options.write_timeout_s));
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, size_t) {
-                        if (ec || !res->keep_alive()) return self->Close();
+                        if (ec) return self->Close();
+                        if (!res->keep_alive()) return self->LingeringClose();
                         self->WaitForNextRequest();
                       });
+  }
+
+  // After a last answer: stop sending, then read and discard what the client still sends (the
+  // rest of a body over the limit, say) until it closes or a second passes. Closing at once with
+  // unread input would reset the connection, and the client could lose the answer.
+  void LingeringClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return Close();
+    stream_.expires_after(std::chrono::seconds(1));
+    Drain();
+  }
+  void Drain() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->Drain();
+                            });
   }
 
   AdminServer::Impl* impl_;
