@@ -370,6 +370,37 @@ TEST(AdminServer, ASlowHandlerDoesNotBlockHealthOrOtherConnections) {
   EXPECT_EQ(res->status, 200);
 }
 
+TEST(AdminServer, StopWaitsForRunningHandlersAndDropsQueuedOnes) {
+  AdminOptions options;
+  options.handler_threads = 1;
+  auto server = std::make_unique<AdminServer>("127.0.0.1", 0, options);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> entered{0};
+  server->Get("/api/v1/slow", [&](const HttpRequest&) {
+    ++entered;
+    released.wait();
+    return HttpReply::Json({{"slow", true}});
+  });
+  ASSERT_TRUE(server->Start().ok());
+  const uint16_t port = server->port();
+  Raw running(port);
+  Raw queued(port);
+  ASSERT_TRUE(running.Send("GET /api/v1/slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(net::testing::WaitFor([&] { return entered.load() == 1; }));
+  ASSERT_TRUE(queued.Send("GET /api/v1/slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(net::testing::WaitFor([&] { return server->stats().requests == 2; }));
+  auto stopped = std::async(std::launch::async, [&] { server->Stop(); });
+  // Both connections are closed without an answer; Stop waits for the running handler only.
+  EXPECT_TRUE(queued.ClosedWithin(5s));
+  EXPECT_TRUE(running.ClosedWithin(5s));
+  EXPECT_EQ(stopped.wait_for(200ms), std::future_status::timeout);
+  release.set_value();
+  stopped.get();
+  EXPECT_EQ(entered.load(), 1);  // the queued request never ran
+  server.reset();                // the running handler's reply is dropped with the server
+}
+
 TEST(AdminServer, APostWithoutContentLengthHasAnEmptyBodyAndIsAnsweredAtOnce) {
   AdminOptions options;
   options.read_timeout_s = 30;  // a server waiting for an unannounced body would hang here
