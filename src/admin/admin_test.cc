@@ -416,6 +416,16 @@ TEST(AdminServer, APostWithoutContentLengthHasAnEmptyBodyAndIsAnsweredAtOnce) {
   const std::string answer = raw.ReadSome(5s);
   EXPECT_NE(answer.find("200 OK"), std::string::npos) << answer;
 
+  // A client that waits for "100 Continue" before its body gets it.
+  Raw expect(server.port());
+  ASSERT_TRUE(
+      expect.Send("POST /api/v1/echo HTTP/1.1\r\nHost: x\r\nExpect: "
+                  "100-continue\r\nContent-Length: 7\r\n\r\n"));
+  EXPECT_NE(expect.ReadSome(5s).find("HTTP/1.1 100 Continue"), std::string::npos);
+  ASSERT_TRUE(expect.Send(R"({"a":1})"));
+  const std::string continued = expect.ReadSome(5s);
+  EXPECT_NE(continued.find("200 OK"), std::string::npos) << continued;
+
   Client cli(server.port());
   auto empty = cli.Post("/api/v1/echo", "");  // Content-Length: 0
   ASSERT_TRUE(empty.ok());
