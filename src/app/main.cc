@@ -3,8 +3,10 @@
 // `serve` wires the layers together: the node (workers, engine, cluster control plane) and, above
 // it, the admin HTTP API. Wiring lives here because admin/ sits above node/ in the layering.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <iostream>
@@ -23,6 +25,26 @@ namespace {
 std::atomic<int> g_signal{0};
 void OnSignal(int sig) { g_signal.store(sig); }
 
+// Raises the soft file-descriptor limit towards what the listeners may hold (client connections,
+// the admin API's connection cap, the cluster's sockets), up to the hard limit: the usual soft
+// default of 1024 would make accept() fail long before maxclients.
+void RaiseFdLimit(const shoal::config::ServerConfig& cfg, int admin_connections) {
+  const rlim_t want = static_cast<rlim_t>(cfg.max_clients) + admin_connections + 256;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= want) return;
+  const rlim_t before = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? want : std::min(want, lim.rlim_max);
+  if (setrlimit(RLIMIT_NOFILE, &lim) != 0) lim.rlim_cur = before;
+  if (lim.rlim_cur < want) {
+    SHOAL_LOG_WARN(
+        "open-file limit is {} (hard limit {}), below the {} that maxclients {} and "
+        "the admin API may need; raise it (ulimit -n, LimitNOFILE=)",
+        static_cast<unsigned long long>(lim.rlim_cur),
+        static_cast<unsigned long long>(lim.rlim_max), static_cast<unsigned long long>(want),
+        cfg.max_clients);
+  }
+}
+
 int Serve(shoal::config::ServerConfig cfg) {
   using shoal::Status;
   shoal::log::Init(cfg.log_level);
@@ -31,6 +53,7 @@ int Serve(shoal::config::ServerConfig cfg) {
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  RaiseFdLimit(cfg, cfg.http_port >= 0 ? shoal::admin::AdminOptions{}.max_connections : 0);
 
   // The admin API first, so the port it got (when derived or 0) is what the node advertises.
   // Its routes answer 503 until the node below has started.

@@ -9,6 +9,8 @@ JSON otherwise) while GETs stay open; the `shoal` CLI sends it (--token, --token
 SHOAL_ADMIN_TOKEN). Without a token the admin API listens on 127.0.0.1 only, even with
 --bind 127.0.0.2 (the node logs a warning).
 
+FdLimitTest: a node started with a soft open-file limit of 1024 raises it for its listeners.
+
 AdminErrorsTest: a POST without a body (no Content-Length) is answered at once; `shoal status`
 against a port nobody listens on prints the whole reason ("Connection refused").
 
@@ -401,6 +403,28 @@ class AdminErrorsTest(unittest.TestCase):
         self.assertEqual(st.returncode, 1)
         self.assertEqual(st.stderr.strip(),
                          f"shoal status: cannot reach 127.0.0.1:{port}: Connection refused")
+
+
+class FdLimitTest(unittest.TestCase):
+    def test_the_node_raises_its_soft_open_file_limit(self):
+        # maxclients (10000) + the admin API's cap (4096) + 256 for the rest, up to the hard limit.
+        want = 10000 + 4096 + 256
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and hard <= 1024:
+            self.skipTest(f"hard RLIMIT_NOFILE is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        node = HostNode("fd")
+        try:
+            node.start()  # inherits the soft limit of 1024
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        try:
+            with open(f"/proc/{node.proc.pid}/limits") as f:
+                line = next(ln for ln in f if ln.startswith("Max open files"))
+            got = int(line.split()[3])
+            self.assertEqual(got, want if hard == resource.RLIM_INFINITY else min(want, hard))
+        finally:
+            node.stop()
 
 
 if __name__ == "__main__":
