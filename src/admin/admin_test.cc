@@ -467,6 +467,23 @@ TEST(HttpClient, ACallThatCannotConnectSaysWhy) {
             "cannot reach 127.0.0.1:" + std::to_string(port) + ": Connection refused");
 }
 
+TEST(HttpClient, ACallWithoutAnAnswerTimesOut) {
+  AdminServer server("127.0.0.1", 0);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  server.Get("/api/v1/stuck", [released](const HttpRequest&) {
+    released.wait();
+    return HttpReply::Json({});
+  });
+  ASSERT_TRUE(server.Start().ok());
+  const std::string address = "127.0.0.1:" + std::to_string(server.port());
+  auto res = HttpGet(address, "/api/v1/stuck", 200);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().code(), std::errc::timed_out);
+  EXPECT_EQ(res.error().message(), "no answer from " + address + ": timed out after 200 ms");
+  release.set_value();
+}
+
 TEST(CallOnLoop, ReturnsTheResultComputedOnTheLoopThread) {
   net::testing::LoopThread lt;
   Result<bool> on_loop = CallOnLoop(

@@ -47,4 +47,18 @@ inline Result<HttpResponse> HttpPost(const std::string& address, const std::stri
   return HttpCall(address, "POST", path, json_body, options);
 }
 
+// The same with only a timeout.
+inline Result<HttpResponse> HttpGet(const std::string& address, const std::string& path,
+                                    int timeout_ms) {
+  HttpClientOptions options;
+  options.timeout_ms = timeout_ms;
+  return HttpCall(address, "GET", path, "", options);
+}
+inline Result<HttpResponse> HttpPost(const std::string& address, const std::string& path,
+                                     const std::string& json_body, int timeout_ms) {
+  HttpClientOptions options;
+  options.timeout_ms = timeout_ms;
+  return HttpCall(address, "POST", path, json_body, options);
+}
+
 }  // namespace shoal::admin
