@@ -260,6 +260,7 @@ struct AdminServer::Impl {
   HandlerPool pool;
   std::thread io_thread;
   bool started = false;
+  bool stopped = false;
 
   void Accept();
   void OnAccept(boost::system::error_code ec, tcp::socket socket);
@@ -581,6 +582,10 @@ void AdminServer::Post(std::string pattern, HttpHandler handler) {
 
 Status AdminServer::Start() {
   if (impl_->started) return Status::Ok();
+  if (impl_->stopped) {
+    return Error(std::make_error_code(std::errc::operation_not_permitted),
+                 "admin: a stopped server cannot be started again");
+  }
   // Our own socket: the same address rules and errno-carrying errors (EADDRINUSE...) as the
   // other listeners, and never SO_REUSEPORT.
   auto addr = net::ResolveBindAddress(host_, port_);
@@ -618,6 +623,7 @@ Status AdminServer::Start() {
 void AdminServer::Stop() {
   if (!impl_->started) return;
   impl_->started = false;
+  impl_->stopped = true;
   Impl* impl = impl_.get();
   // Close the listener and every connection on the I/O thread; with nothing left to wait for,
   // its run() returns.

@@ -152,7 +152,8 @@ class AdminServer {
   // port is never shared).
   [[nodiscard]] Status Start();
   // Stops accepting, closes every connection (requests not yet answered get no answer), waits for
-  // the handlers that are running to return, joins the threads. Idempotent.
+  // the handlers that are running to return, joins the threads. Idempotent; a stopped server
+  // cannot be started again.
   void Stop();
 
   // The bound port. REQUIRES: Start() succeeded.
