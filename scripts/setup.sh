@@ -7,7 +7,7 @@ PKGS=(
   clang clang-format libclang-rt-14-dev
   libabsl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libxxhash-dev
   libjemalloc-dev libssl-dev libmsgpack-cxx-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libcpp-httplib-dev nlohmann-json3-dev
+  libboost-dev nlohmann-json3-dev
   python3 python3-redis redis-server redis-tools procps iproute2
 )
 missing=()

@@ -1,22 +1,43 @@
 // AdminServer: the node's HTTP/1.1 admin listener (JSON API under /api/v1, /health, later the web
 // UI and /metrics).
 //
-// Built on cpp-httplib (Debian's libcpp-httplib-dev): a small blocking server with a pool of
-// threads, one per connection being served. Admin traffic is a few requests a second from an
-// operator, a CLI or a monitoring probe, so a thread pool kept off the event loops is the simple
-// and safe choice: a slow admin client can never stall a worker loop. httplib stays an
-// implementation detail: this header does not include it.
+// DESIGN: one I/O thread serves every connection asynchronously (Boost.Beast over Asio, kept
+// private to admin_server.cc: this header names neither), and a small pool of handler threads
+// runs the route handlers. A connection costs a socket and a few kilobytes, not a thread, so idle
+// or slow clients (a slowloris sending a header byte a second, hundreds of idle keep-alive
+// connections) cannot starve /health or the API: the I/O thread only reads, parses and writes,
+// and never waits for a handler. Handlers may block for a while (CallOnLoop with a timeout); they
+// block a pool thread, never the I/O thread. GET /health is answered on the I/O thread itself, so
+// it answers even while every handler thread is busy.
 //
-// THREADING: handlers run on the HTTP pool's threads, concurrently with each other and with the
-// event loops. A handler must reach engine state only through something thread-safe: an
+// Limits (AdminOptions): a deadline for a whole request, headers and body (read_timeout_s; a
+// connection that has not delivered a full request by then is closed), an idle timeout between
+// keep-alive requests, a body size limit (413), and caps on open connections per client address
+// and in total. A connection over a cap is answered 503 and closed at once, and counted in
+// Stats::rejected_connections. A request without Content-Length (and not chunked) has no body,
+// as HTTP/1.1 says: nothing ever waits for a body that was not announced.
+//
+// STREAMING (future: server-sent events for the web UI's live updates): a connection is a
+// session object on the I/O thread that a handler's reply is posted back to; a streaming reply
+// would be a session that, after writing the headers, stays open without a request deadline and
+// writes chunks posted to the I/O thread from any thread. Such connections count against the
+// same caps. Nothing in the public API below has to change for that except a new reply kind.
+//
+// THREADING: handlers run on the handler pool's threads, concurrently with each other and with
+// the event loops. A handler must reach engine state only through something thread-safe: an
 // immutable snapshot the owning thread publishes (the member table, the bucket map), atomics
 // (counters), or by running a function on the owning loop with CallOnLoop (admin/call_on_loop.h)
 // and waiting for its answer with a timeout. It must never touch loop-owned objects directly.
 //
+// AUTH: with a non-empty AdminOptions::api_token, every request that is not a GET (POST: the
+// ones that change something) must carry "Authorization: Bearer <token>" or gets 401. GETs
+// (/health, /metrics, the read-only API) stay open, so probes and dashboards need no secret.
+//
 // Errors are answered as problem JSON (RFC 7807, application/problem+json):
 //   {"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no route for GET /x"}
-// for unknown routes, a missing or wrong API token (401), exceptions escaping a handler (500),
-// and whatever a handler returns through HttpReply::Problem.
+// for unknown routes, a missing or wrong API token (401), malformed requests (400), bodies over
+// the limit (413), exceptions escaping a handler (500), and whatever a handler returns through
+// HttpReply::Problem. The detail is never empty for the server's own problems.
 //
 // Routes are registered before Start(); Start/Stop/destruction from one (any) thread.
 #pragma once
@@ -51,8 +72,9 @@ struct HttpRequest {
   std::string Header(std::string_view name) const;
   // The first value of query parameter `name`, or "" if absent.
   std::string Query(std::string_view name) const;
-  // The body parsed as JSON; an Error (std::errc::invalid_argument) naming the problem if it is
-  // not JSON. Use with HttpReply::BadRequest.
+  // The body parsed as JSON; an empty (or all-whitespace) body is an empty object {}, so a POST
+  // without a body means "the defaults". An Error (std::errc::invalid_argument) naming the
+  // problem if it is not JSON. Use with HttpReply::FromError(400, ...).
   Result<nlohmann::json> JsonBody() const;
 };
 
@@ -60,9 +82,11 @@ struct HttpReply {
   int status = 200;
   nlohmann::json body = nlohmann::json::object();
   std::string content_type = "application/json";
+  // Extra response headers (Content-Type and Content-Length are set from the fields above).
+  std::vector<std::pair<std::string, std::string>> headers;
 
   static HttpReply Json(nlohmann::json body, int status = 200) {
-    return HttpReply{status, std::move(body), "application/json"};
+    return HttpReply{status, std::move(body), "application/json", {}};
   }
   // A problem document. `title` defaults to the status's reason phrase ("Not Found"), as RFC 7807
   // asks for the "about:blank" type.
@@ -73,19 +97,27 @@ struct HttpReply {
   }
 };
 
-// Runs on an HTTP thread (see THREADING above). Exceptions become a 500 problem.
+// Runs on a handler thread (see THREADING above). Exceptions become a 500 problem.
 using HttpHandler = std::function<HttpReply(const HttpRequest&)>;
 
 struct AdminOptions {
-  // When non-empty, every request except GET /health must carry "Authorization: Bearer <token>"
-  // or gets 401. /health stays open so that load balancers and orchestrators can probe the node
-  // without holding the secret.
+  // When non-empty, every request but a GET must carry "Authorization: Bearer <token>" or gets
+  // 401 (see AUTH above).
   std::string api_token;
-  // Worker threads: requests served at the same time. An idle keep-alive connection holds one
-  // until `keep_alive_timeout_s`.
-  int threads = 8;
-  int keep_alive_timeout_s = 2;
+  // Threads running route handlers: how many slow handlers may run at once. Requests beyond that
+  // wait in a queue (bounded by the connection caps: one request in flight per connection).
+  int handler_threads = 4;
+  // Deadline for one whole request, from its first byte (or from the accept) to its last body
+  // byte. Slow or silent clients are closed when it passes.
   int read_timeout_s = 5;
+  // How long an idle keep-alive connection may wait for its next request.
+  int keep_alive_timeout_s = 2;
+  // Deadline for writing one response.
+  int write_timeout_s = 10;
+  // Open connections allowed from one client address, and in total; connections over either cap
+  // are answered 503 and closed at once.
+  int max_connections_per_client = 128;
+  int max_connections = 4096;
   size_t max_body_bytes = 16 << 20;
 };
 
@@ -93,8 +125,12 @@ class AdminServer {
  public:
   struct Stats {
     uint64_t requests = 0;
-    uint64_t unauthorized = 0;   // 401s
-    uint64_t server_errors = 0;  // 5xx answers
+    uint64_t unauthorized = 0;          // 401s
+    uint64_t server_errors = 0;         // 5xx answers (not counting rejected connections)
+    uint64_t connections = 0;           // open now
+    uint64_t accepted = 0;              // connections accepted since Start
+    uint64_t rejected_connections = 0;  // closed at accept: over a connection cap
+    uint64_t timed_out = 0;             // closed by the request deadline or the idle timeout
   };
 
   // `host` as for the other listeners ("" = every IPv4 interface, "::", "localhost", numeric);
@@ -110,19 +146,23 @@ class AdminServer {
   void Get(std::string pattern, HttpHandler handler);
   void Post(std::string pattern, HttpHandler handler);
 
-  // Binds and starts serving on threads of its own; returns once the port is bound, so a client
-  // may connect right away. Errors: the bind's (EADDRINUSE when another process or listener
-  // holds the port — the socket does not use SO_REUSEPORT, so the port is never shared).
+  // Binds and starts serving on threads of its own (one I/O thread, the handler pool); returns
+  // once the port is listening, so a client may connect right away. Errors: the bind's (EADDRINUSE
+  // when another process or listener holds the port — the socket does not use SO_REUSEPORT, so the
+  // port is never shared).
   [[nodiscard]] Status Start();
-  // Stops accepting, finishes the requests being served, joins the threads. Idempotent.
+  // Stops accepting, closes every connection (requests not yet answered get no answer), waits for
+  // the handlers that are running to return, joins the threads. Idempotent; a stopped server
+  // cannot be started again.
   void Stop();
 
   // The bound port. REQUIRES: Start() succeeded.
   uint16_t port() const { return port_; }
   Stats stats() const;
 
+  struct Impl;  // admin_server.cc's (public only so that its connection class can name it)
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string host_;
   uint16_t port_;

@@ -7,7 +7,10 @@
 //   POST /api/v1/join      {"seeds": ["host:cluster-port", ...]}: join through these nodes
 //   GET  /health           (AdminServer's own) {"status": "ok"}
 //
-// Handlers run on the HTTP server's threads; they read the member table through
+// With an admin token (AdminOptions::api_token) the POSTs need "Authorization: Bearer <token>";
+// the GETs stay open. A POST without a body means {} (the defaults).
+//
+// Handlers run on the HTTP server's handler threads; they read the member table through
 // ClusterNode::members() (an immutable snapshot) and reach the control thread only by message.
 #pragma once
 

@@ -60,7 +60,7 @@ struct ParamFlag {
   std::string_view param;
   std::string_view type_name;
 };
-constexpr std::array<ParamFlag, 15> kParamFlags = {{
+constexpr std::array<ParamFlag, 17> kParamFlags = {{
     {"--port", "port", "PORT"},
     {"--bind", "bind", "ADDR"},
     {"--threads", "threads", "N"},
@@ -76,6 +76,8 @@ constexpr std::array<ParamFlag, 15> kParamFlags = {{
     {"--cookie-file", "cookie-file", "FILE"},
     {"--data-dir", "data-dir", "DIR"},
     {"--discovery-dns", "discovery-dns", "NAME:PORT"},
+    {"--admin-token", "admin-token", "TOKEN"},
+    {"--admin-token-file", "admin-token-file", "FILE"},
 }};
 
 const config::ParamInfo& FindInfo(const std::vector<config::ParamInfo>& params,
@@ -114,6 +116,40 @@ std::string ServeFooter(const std::vector<config::ParamInfo>& params) {
       "  shoal serve --config shoal.yaml --set hz=50 --set timeout=300\n"
       "  SHOAL_MAXMEMORY=2gb shoal serve --bind 0.0.0.0\n";
   return out;
+}
+
+// --token / --token-file of the subcommands that call a node's admin API.
+struct TokenFlags {
+  std::string token;
+  std::string file;
+};
+
+void AddTokenFlags(CLI::App* sub, TokenFlags& flags) {
+  CLI::Option* token =
+      sub->add_option("--token", flags.token,
+                      "the node's admin token (its admin-token), sent as a bearer token\n"
+                      "env: SHOAL_ADMIN_TOKEN")
+          ->type_name("TOKEN");
+  sub->add_option("--token-file", flags.file,
+                  "read the admin token from this file (first line)\nenv: SHOAL_ADMIN_TOKEN_FILE")
+      ->type_name("FILE")
+      ->excludes(token);
+}
+
+// The token to send: --token, else --token-file, else $SHOAL_ADMIN_TOKEN, else
+// $SHOAL_ADMIN_TOKEN_FILE, else none (the node has no token, or GETs only).
+Result<std::string> ResolveToken(const TokenFlags& flags, const config::EnvLookup& env) {
+  if (!flags.token.empty()) return flags.token;
+  if (!flags.file.empty()) return config::ReadSecretFile(flags.file, "admin token");
+  auto get = [&env](const char* name) -> std::string {
+    if (!env) return "";
+    return env(name).value_or("");
+  };
+  if (std::string t = get("SHOAL_ADMIN_TOKEN"); !t.empty()) return t;
+  if (std::string f = get("SHOAL_ADMIN_TOKEN_FILE"); !f.empty()) {
+    return config::ReadSecretFile(f, "admin token");
+  }
+  return std::string();
 }
 
 // CLI11 messages plus where to look for help.
@@ -210,6 +246,8 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
   status->add_option("--node", status_node, "the node's admin address HOST:HTTP-PORT")
       ->capture_default_str();
   status->add_flag("--json", status_json, "print the API's JSON instead of a table");
+  TokenFlags status_token, join_token, leave_token;
+  AddTokenFlags(status, status_token);
   std::string join_node = "127.0.0.1:7379";
   std::vector<std::string> join_seeds;
   CLI::App* join = app.add_subcommand(
@@ -219,6 +257,7 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
   join->add_option("seeds", join_seeds, "cluster addresses of nodes already in the cluster")
       ->required()
       ->expected(1, -1);
+  AddTokenFlags(join, join_token);
 
   std::string leave_node = "127.0.0.1:7379";
   CLI::App* leave = app.add_subcommand(
@@ -227,6 +266,7 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
       "then exits");
   leave->add_option("--node", leave_node, "the node's admin address HOST:HTTP-PORT")
       ->capture_default_str();
+  AddTokenFlags(leave, leave_token);
 
   // planned
   std::array<CLI::App*, kPlanned.size()> planned{};
@@ -271,18 +311,27 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
     inv.command = Command::kStatus;
     inv.node = status_node;
     inv.json = status_json;
+    auto token = ResolveToken(status_token, ctx.env);
+    if (!token) return token.error();
+    inv.token = std::move(*token);
     return inv;
   }
   if (join->parsed()) {
     inv.command = Command::kJoin;
     inv.node = join_node;
     inv.args = join_seeds;
+    auto token = ResolveToken(join_token, ctx.env);
+    if (!token) return token.error();
+    inv.token = std::move(*token);
     return inv;
   }
 
   if (leave->parsed()) {
     inv.command = Command::kLeave;
     inv.node = leave_node;
+    auto token = ResolveToken(leave_token, ctx.env);
+    if (!token) return token.error();
+    inv.token = std::move(*token);
     return inv;
   }
 
@@ -319,7 +368,8 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
   for (size_t i = 0; i < kParamFlags.size(); ++i) {
     if (flag_options[i]->count() == 0) continue;
     const std::string& v = flag_values[i];
-    const bool secret = kParamFlags[i].param == "requirepass" || kParamFlags[i].param == "cookie";
+    const bool secret = kParamFlags[i].param == "requirepass" || kParamFlags[i].param == "cookie" ||
+                        kParamFlags[i].param == "admin-token";
     std::string origin =
         secret ? std::string(kParamFlags[i].flag) : fmt::format("{} {}", kParamFlags[i].flag, v);
     sources.overrides.push_back({std::string(kParamFlags[i].param), v, std::move(origin)});

@@ -59,6 +59,9 @@ struct Invocation {
   std::vector<std::string> args;  // join: the seeds; planned subcommands: what followed them
   std::string node;               // status, join: the node's admin address HOST:HTTP-PORT
   bool json = false;              // status --json
+  // status, join, leave: the admin token to send (--token, --token-file, SHOAL_ADMIN_TOKEN,
+  // SHOAL_ADMIN_TOKEN_FILE, in that order); "" = none.
+  std::string token;
 };
 
 // Where ParseCommandLine reads the environment and writes help, version and notices.

@@ -242,6 +242,39 @@ TEST(Cli, StatusAndJoinTargetANodesAdminApi) {
   EXPECT_FALSE(bad.inv.ok());
 }
 
+TEST(Cli, AdminCommandsTakeTheTokenFromFlagsFileOrEnvironment) {
+  const std::filesystem::path file =
+      std::filesystem::temp_directory_path() / ("shoal_cli_token_" + std::to_string(::getpid()));
+  std::ofstream(file) << "tok-file\n";
+  const std::string path = file.string();
+
+  EXPECT_EQ(Parse({"status"}).inv->token, "");
+  EXPECT_EQ(Parse({"status", "--token", "t1"}).inv->token, "t1");
+  EXPECT_EQ(Parse({"join", "--token-file", path, "h:17001"}).inv->token, "tok-file");
+  EXPECT_EQ(Parse({"leave"}, {{"SHOAL_ADMIN_TOKEN", "t-env"}}).inv->token, "t-env");
+  EXPECT_EQ(Parse({"leave"}, {{"SHOAL_ADMIN_TOKEN_FILE", path}}).inv->token, "tok-file");
+  // Flags beat the environment; the token beats the token file.
+  EXPECT_EQ(Parse({"status", "--token", "t1"}, {{"SHOAL_ADMIN_TOKEN", "t-env"}}).inv->token, "t1");
+  EXPECT_EQ(Parse({"status", "--token-file", path}, {{"SHOAL_ADMIN_TOKEN", "t-env"}}).inv->token,
+            "tok-file");
+  EXPECT_EQ(Parse({"status"}, {{"SHOAL_ADMIN_TOKEN", "t-env"}, {"SHOAL_ADMIN_TOKEN_FILE", path}})
+                .inv->token,
+            "t-env");
+  // Both flags at once is a usage error; an unreadable file is an error naming it.
+  EXPECT_FALSE(Parse({"status", "--token", "a", "--token-file", path}).inv.ok());
+  Parsed missing = Parse({"status", "--token-file", "/nonexistent/token"});
+  ASSERT_FALSE(missing.inv.ok());
+  EXPECT_EQ(missing.inv.error().message(), "cannot read admin token file '/nonexistent/token'");
+  // serve takes the node's own token as a setting.
+  Parsed serve = Parse({"serve", "--admin-token-file", path});
+  ASSERT_TRUE(serve.inv.ok()) << serve.inv.error().message();
+  EXPECT_EQ(serve.inv->server.admin_token, "tok-file");
+  Parsed serve2 = Parse({"serve", "--admin-token", "x"}, {{"SHOAL_ADMIN_TOKEN", "y"}});
+  ASSERT_TRUE(serve2.inv.ok());
+  EXPECT_EQ(serve2.inv->server.admin_token, "x");
+  std::filesystem::remove(file);
+}
+
 TEST(Cli, PlannedSubcommandsSayNotImplementedAndExit2) {
   const std::pair<const char*, Command> planned[] = {{"start", Command::kStart}};
   for (const auto& [name, command] : planned) {

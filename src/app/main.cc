@@ -3,8 +3,10 @@
 // `serve` wires the layers together: the node (workers, engine, cluster control plane) and, above
 // it, the admin HTTP API. Wiring lives here because admin/ sits above node/ in the layering.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <iostream>
@@ -23,6 +25,26 @@ namespace {
 std::atomic<int> g_signal{0};
 void OnSignal(int sig) { g_signal.store(sig); }
 
+// Raises the soft file-descriptor limit towards what the listeners may hold (client connections,
+// the admin API's connection cap, the cluster's sockets), up to the hard limit: the usual soft
+// default of 1024 would make accept() fail long before maxclients.
+void RaiseFdLimit(const shoal::config::ServerConfig& cfg, int admin_connections) {
+  const rlim_t want = static_cast<rlim_t>(cfg.max_clients) + admin_connections + 256;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= want) return;
+  const rlim_t before = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? want : std::min(want, lim.rlim_max);
+  if (setrlimit(RLIMIT_NOFILE, &lim) != 0) lim.rlim_cur = before;
+  if (lim.rlim_cur < want) {
+    SHOAL_LOG_WARN(
+        "open-file limit is {} (hard limit {}), below the {} that maxclients {} and "
+        "the admin API may need; raise it (ulimit -n, LimitNOFILE=)",
+        static_cast<unsigned long long>(lim.rlim_cur),
+        static_cast<unsigned long long>(lim.rlim_max), static_cast<unsigned long long>(want),
+        cfg.max_clients);
+  }
+}
+
 int Serve(shoal::config::ServerConfig cfg) {
   using shoal::Status;
   shoal::log::Init(cfg.log_level);
@@ -31,6 +53,7 @@ int Serve(shoal::config::ServerConfig cfg) {
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  RaiseFdLimit(cfg, cfg.http_port >= 0 ? shoal::admin::AdminOptions{}.max_connections : 0);
 
   // The admin API first, so the port it got (when derived or 0) is what the node advertises.
   // Its routes answer 503 until the node below has started.
@@ -38,7 +61,18 @@ int Serve(shoal::config::ServerConfig cfg) {
   std::unique_ptr<shoal::admin::AdminServer> http;
   if (cfg.http_port >= 0) {
     const int want = cfg.EffectiveHttpPort();
-    http = std::make_unique<shoal::admin::AdminServer>(cfg.bind, static_cast<uint16_t>(want));
+    shoal::admin::AdminOptions admin_options;
+    admin_options.api_token = cfg.admin_token;
+    // Without a token anyone who reaches the port could make the node leave: loopback only.
+    const std::string admin_bind = cfg.AdminBind();
+    if (cfg.admin_token.empty()) {
+      SHOAL_LOG_WARN(
+          "no admin token set (admin-token, admin-token-file, SHOAL_ADMIN_TOKEN): the admin HTTP "
+          "API listens on 127.0.0.1 only{}; set a token to serve it on the bind address",
+          cfg.bind != admin_bind ? fmt::format(", not on {}", cfg.bind) : std::string());
+    }
+    http = std::make_unique<shoal::admin::AdminServer>(admin_bind, static_cast<uint16_t>(want),
+                                                       admin_options);
     shoal::admin::RegisterNodeApi(*http, running);
     Status st = http->Start();
     if (!st.ok()) {
@@ -57,7 +91,7 @@ int Serve(shoal::config::ServerConfig cfg) {
   SHOAL_LOG_INFO("shoal ready: listening on {}:{} with {} worker threads (pid {}){}", cfg.bind,
                  server->port(), server->engine().num_shards(), getpid(),
                  http != nullptr
-                     ? fmt::format(", admin API on http://{}:{}", cfg.bind, cfg.http_port)
+                     ? fmt::format(", admin API on http://{}:{}", cfg.AdminBind(), cfg.http_port)
                      : std::string());
   while (g_signal.load() == 0) pause();
   SHOAL_LOG_INFO("signal {} received, leaving the cluster and shutting down", g_signal.load());
@@ -68,8 +102,14 @@ int Serve(shoal::config::ServerConfig cfg) {
   return 0;
 }
 
+shoal::admin::HttpClientOptions ClientOptions(const shoal::app::Invocation& inv) {
+  shoal::admin::HttpClientOptions o;
+  o.token = inv.token;
+  return o;
+}
+
 int Status(const shoal::app::Invocation& inv) {
-  auto res = shoal::admin::HttpGet(inv.node, "/api/v1/members");
+  auto res = shoal::admin::HttpGet(inv.node, "/api/v1/members", ClientOptions(inv));
   if (!res.ok()) {
     std::cerr << "shoal status: " << res.error().message() << "\n";
     return 1;
@@ -103,7 +143,7 @@ int Status(const shoal::app::Invocation& inv) {
   std::printf("(* = the node asked; view version %llu)\n",
               static_cast<unsigned long long>(doc["version"].get<uint64_t>()));
   // The bucket distribution, as this node knows it.
-  auto buckets = shoal::admin::HttpGet(inv.node, "/api/v1/buckets");
+  auto buckets = shoal::admin::HttpGet(inv.node, "/api/v1/buckets", ClientOptions(inv));
   if (!buckets.ok() || buckets->status != 200) return 0;
   const auto bd = nlohmann::json::parse(buckets->body, nullptr, false);
   if (bd.is_discarded() || !bd.contains("nodes")) return 0;
@@ -132,7 +172,7 @@ int Status(const shoal::app::Invocation& inv) {
 
 int Join(const shoal::app::Invocation& inv) {
   nlohmann::json body = {{"seeds", inv.args}};
-  auto res = shoal::admin::HttpPost(inv.node, "/api/v1/join", body.dump());
+  auto res = shoal::admin::HttpPost(inv.node, "/api/v1/join", body.dump(), ClientOptions(inv));
   if (!res.ok()) {
     std::cerr << "shoal join: " << res.error().message() << "\n";
     return 1;
@@ -148,7 +188,7 @@ int Join(const shoal::app::Invocation& inv) {
 }
 
 int Leave(const shoal::app::Invocation& inv) {
-  auto res = shoal::admin::HttpPost(inv.node, "/api/v1/leave", "{}");
+  auto res = shoal::admin::HttpPost(inv.node, "/api/v1/leave", "{}", ClientOptions(inv));
   if (!res.ok()) {
     std::cerr << "shoal leave: " << res.error().message() << "\n";
     return 1;

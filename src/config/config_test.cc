@@ -236,8 +236,12 @@ TEST(ServerConfig, GetOutputRoundTripsThroughSet) {
   b.hz = 99;
   ASSERT_TRUE(a.Set("seeds", "127.0.0.1:17001, node2:17002"));
   for (const std::string& name : ServerConfig::Names()) {
-    // The cookie is a secret: CONFIG GET never shows it, so it cannot round-trip.
-    if (name == "cookie" || name == "cookie-file") continue;
+    // The cookie and the admin token are secrets: CONFIG GET never shows them, so they cannot
+    // round-trip.
+    if (name == "cookie" || name == "cookie-file" || name == "admin-token" ||
+        name == "admin-token-file") {
+      continue;
+    }
     std::optional<std::string> v = a.Get(name);
     ASSERT_TRUE(v.has_value()) << name;
     ASSERT_TRUE(b.Set(name, *v)) << name << "=" << *v;
@@ -273,7 +277,7 @@ TEST(ServerConfig, ClusterSettings) {
 
 TEST(ServerConfig, NamesAndParams) {
   std::vector<std::string> names = ServerConfig::Names();
-  EXPECT_EQ(names.size(), 28u);
+  EXPECT_EQ(names.size(), 30u);
   EXPECT_THAT(names, ::testing::Contains("client-query-buffer-limit"));
   EXPECT_THAT(names, ::testing::Not(::testing::Contains("config-file")));
   std::vector<ParamInfo> params = ServerConfig::Params();
@@ -535,6 +539,50 @@ TEST(LoadServerConfig, FileThenEnvThenFlags) {
   EXPECT_EQ(c->hz, 20);                                           // default < file
   EXPECT_EQ(c->maxmemory_samples, 5);                             // default
   EXPECT_EQ(c->config_file, file.path());
+}
+
+TEST(LoadServerConfig, AdminTokenFromEveryLayer) {
+  TempFile token_file("tok-from-file\n");
+  TempFile empty_file("");
+  ServerConfig c;
+  EXPECT_EQ(c.AdminBind(), "127.0.0.1");  // no token: the admin API stays on loopback
+  c.bind = "0.0.0.0";
+  EXPECT_EQ(c.AdminBind(), "127.0.0.1");
+  ASSERT_TRUE(c.Set("admin-token", "abc"));
+  EXPECT_EQ(c.admin_token, "abc");
+  EXPECT_EQ(c.Get("admin-token"), "(hidden)");
+  EXPECT_EQ(c.AdminBind(), "0.0.0.0");  // with a token it follows bind
+  EXPECT_FALSE(c.SetAtRuntime("admin-token", "x"));
+  ASSERT_TRUE(c.Set("admin_token_file", token_file.path()));
+  EXPECT_EQ(c.admin_token, "tok-from-file");
+  EXPECT_EQ(c.Get("admin-token-file"), "");
+  Status missing = c.Set("admin-token-file", "/nonexistent/token");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message(), "cannot read admin token file '/nonexistent/token'");
+  Status empty = c.Set("admin-token-file", empty_file.path());
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().message(), "admin token file '" + empty_file.path() + "' is empty");
+  EXPECT_EQ(c.admin_token, "tok-from-file");  // unchanged on error
+
+  // defaults < YAML < env < flags
+  TempFile yaml("admin-token: from-yaml\n");
+  ConfigSources src;
+  src.config_file = yaml.path();
+  Result<ServerConfig> r = LoadServerConfig(src);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->admin_token, "from-yaml");
+  src.env = MapEnv({{"SHOAL_ADMIN_TOKEN", "from-env"}});
+  r = LoadServerConfig(src);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->admin_token, "from-env");
+  src.env = MapEnv({{"SHOAL_ADMIN_TOKEN_FILE", token_file.path()}});
+  r = LoadServerConfig(src);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->admin_token, "tok-from-file");
+  src.overrides = {{"admin-token", "from-flag", "--admin-token"}};
+  r = LoadServerConfig(src);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->admin_token, "from-flag");
 }
 
 TEST(LoadServerConfig, LaterOverrideWins) {

@@ -11,6 +11,17 @@
 
 namespace shoal::config {
 
+Result<std::string> ReadSecretFile(std::string_view path, std::string_view what) {
+  std::ifstream f{std::string(path)};
+  if (!f) return Error(Errc::kIo, fmt::format("cannot read {} file '{}'", what, path));
+  std::string line;
+  std::getline(f, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  if (line.empty())
+    return Error(Errc::kInvalidValue, fmt::format("{} file '{}' is empty", what, path));
+  return line;
+}
+
 namespace {
 
 class ErrcCategory : public std::error_category {
@@ -278,16 +289,21 @@ const Param kParams[] = {
      },
      [](const ServerConfig& c) { return std::string(c.cookie.empty() ? "" : "(hidden)"); }},
     {"cookie-file", "", "read the cookie from this file (first line)", false, false,
-     [](ServerConfig& c, std::string_view v) -> Status {
-       std::ifstream f{std::string(v)};
-
-       if (!f) return Error(Errc::kIo, "cannot read cookie file '" + std::string(v) + "'");
-       std::string line;
-       std::getline(f, line);
-       while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-       if (line.empty()) return InvalidValue("cookie file '" + std::string(v) + "' is empty");
-       c.cookie = line;
+     [](ServerConfig& c, std::string_view v) {
+       return Assign(ReadSecretFile(v, "cookie"), c.cookie);
+     },
+     [](const ServerConfig& c) { return std::string(); }},
+    {"admin-token", "",
+     "bearer token the admin HTTP API wants for POSTs (empty = admin API on 127.0.0.1 only)", false,
+     false,
+     [](ServerConfig& c, std::string_view v) {
+       c.admin_token = std::string(v);
        return Status::Ok();
+     },
+     [](const ServerConfig& c) { return std::string(c.admin_token.empty() ? "" : "(hidden)"); }},
+    {"admin-token-file", "", "read the admin token from this file (first line)", false, false,
+     [](ServerConfig& c, std::string_view v) {
+       return Assign(ReadSecretFile(v, "admin token"), c.admin_token);
      },
      [](const ServerConfig& c) { return std::string(); }},
     {"discovery-dns", "",

@@ -100,8 +100,11 @@ struct ServerConfig {
   std::string advertise_address;   // "advertise-address": how peers reach us; "" = bind address
   std::vector<std::string> seeds;  // "seeds": host:cluster-port of nodes to join
   std::string cookie;              // "cookie" / "cookie-file": the cluster's shared secret
-  std::string data_dir;            // "data-dir": keeps the node's identity; "" = none
-  std::string discovery_dns;       // "discovery-dns": NAME:PORT resolved every 5 s to find peers
+  // "admin-token" / "admin-token-file": the bearer token every admin API POST must carry. Without
+  // one the admin API listens on 127.0.0.1 only, whatever "bind" says (see AdminBind).
+  std::string admin_token;
+  std::string data_dir;       // "data-dir": keeps the node's identity; "" = none
+  std::string discovery_dns;  // "discovery-dns": NAME:PORT resolved every 5 s to find peers
   // "cluster-mode": how a node answers a command for a key it does not serve: forward it to the
   // owner over the internal RPC (any client works), or answer MOVED/ASK (cluster clients).
   bool cluster_redirect = false;
@@ -120,6 +123,9 @@ struct ServerConfig {
   // from client port 0) is 0: the OS picks one, and the node logs and advertises it.
   int EffectiveClusterPort() const { return cluster_port != 0 ? cluster_port : Derived(10000); }
   int EffectiveHttpPort() const { return http_port != 0 ? http_port : Derived(1000); }
+  // The address the admin HTTP API listens on: "bind" with an admin token, else 127.0.0.1 (an
+  // API that can make the node leave or save must not be open to the network without a secret).
+  std::string AdminBind() const { return admin_token.empty() ? "127.0.0.1" : bind; }
   int Derived(int offset) const { return (port == 0 || port + offset > 65535) ? 0 : port + offset; }
 
   // Sets parameter `name` from its text form, validating it; on error nothing changes. Takes
@@ -149,6 +155,11 @@ struct ServerConfig {
 
   bool operator==(const ServerConfig&) const = default;
 };
+
+// The first line of file `path`, trailing spaces and CR removed: how "cookie-file" and
+// "admin-token-file" read their secret. Errors: kIo "cannot read <what> file 'path'",
+// kInvalidValue "<what> file 'path' is empty".
+Result<std::string> ReadSecretFile(std::string_view path, std::string_view what);
 
 // "maxmemory-policy" -> "SHOAL_MAXMEMORY_POLICY".
 std::string EnvVarName(std::string_view param);
