@@ -59,6 +59,7 @@ struct Invocation {
   std::vector<std::string> args;  // join: the seeds; planned subcommands: what followed them
   std::string node;               // status, join: the node's admin address HOST:HTTP-PORT
   bool json = false;              // status --json
+  bool force = false;             // leave --force
 };
 
 // Where ParseCommandLine reads the environment and writes help, version and notices.
