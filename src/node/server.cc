@@ -114,7 +114,7 @@ void Server::RequestStop(bool force) {
   stop_cv_.notify_all();
 }
 
-bool Server::stop_requested() {
+bool Server::stop_requested() const {
   std::lock_guard<std::mutex> lock(stop_mu_);
   return stop_requested_;
 }

@@ -35,7 +35,7 @@ class Server {
   void WaitForStopRequest();
   bool force_requested() const { return force_.load(); }
   // Whether RequestStop was called (by anyone). Any thread.
-  bool stop_requested();
+  bool stop_requested() const;
   // Leaves the cluster gracefully: hands the buckets over for as long as a member that is not
   // leaving could take them (until forced, see RequestStop), logs what it kept if any, then
   // spreads the news of the leave for at most `timeout_ms`.
@@ -57,7 +57,7 @@ class Server {
   std::unique_ptr<ClusterNode> cluster_;
   uint16_t port_ = 0;
   bool started_ = false;
-  std::mutex stop_mu_;
+  mutable std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stop_requested_ = false;  // guarded by stop_mu_
   std::atomic<bool> force_{false};

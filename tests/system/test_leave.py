@@ -15,8 +15,12 @@ which they refuse as an incoming key. The leaver hands over everything else, kee
 batch with that key (it stays up, and logs periodically what it still holds and the refusal)
 while the others are alive and not leaving; `shoal leave --force` makes it exit (status 0),
 logging what it kept.
-ForcedBySecondSignalTest: the same stuck leave started by `shoal leave`, ended by a second
-SIGTERM.
+(A second case: the same stuck leave started by `shoal leave`, ended by a SIGTERM.)
+
+BusyWorkerLeaveTest: the leaver's only worker is stuck in a very long command (KEYS with a
+pattern that backtracks exponentially over a long key): SIGTERM still starts the leave at once,
+its progress is logged while the worker stays busy, and a second SIGTERM forces it (the worker
+itself is not interrupted; the test kills the process).
 
 Every process is started here and killed by its pid; waits poll with deadlines.
 """
@@ -268,6 +272,55 @@ class StuckLeaveTest(unittest.TestCase):
         self.wait_retrying()
         self.leaver.send_sigterm()
         self.check_forced_exit()
+
+
+class BusyWorkerLeaveTest(unittest.TestCase):
+    def setUp(self):
+        self.nodes = start_nodes([{}, {}])
+        self.addCleanup(self._stop)
+        wait_settled(self.nodes, timeout=SETTLE_TIMEOUT)
+
+    def _stop(self):
+        for n in self.nodes:
+            n.stop()
+
+    def test_sigterm_starts_the_leave_while_a_worker_is_busy(self):
+        leaver = self.nodes[0]
+        owners = slot_owners(leaver)
+        key = key_owned_by(owners, leaver, "a" * 60 + ":")
+        with leaver.client() as c:
+            c.set(key, "x")
+        # KEYS with ~C(60, 12) backtracking steps: far longer than this test.
+        busy = leaver.raw(timeout=5)
+        self.addCleanup(busy.close)
+        pattern = "*a" * 12 + "*b"
+        busy.sendall(b"*2\r\n$4\r\nKEYS\r\n$%d\r\n%s\r\n" % (len(pattern), pattern.encode()))
+
+        def worker_busy():  # one worker: a PING on a new connection goes unanswered
+            try:
+                with leaver.client(socket_timeout=0.5) as c:
+                    c.ping()
+                return False
+            except redis.TimeoutError:
+                return True
+
+        wait_until(worker_busy, timeout=10, message="the worker busy with KEYS")
+        leaver.send_sigterm()
+        try:
+            wait_until(lambda: "signal 15 received" in leaver.log(), timeout=5,
+                       message="the signal logged")
+            wait_until(lambda: "still holding" in leaver.log(), timeout=15,
+                       message="a progress report of the leave")
+        except AssertionError as e:
+            self.fail(f"{e}\n{all_logs(self.nodes)}")
+        self.assertTrue(leaver.alive())
+        leaver.send_sigterm()
+        try:
+            wait_until(lambda: "leave forced" in leaver.log(), timeout=10,
+                       message="the forced leave logged")
+        except AssertionError as e:
+            self.fail(f"{e}\n{all_logs(self.nodes)}")
+        self.assertRegex(leaver.log(), KEPT)
 
 
 if __name__ == "__main__":
