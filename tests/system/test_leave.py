@@ -30,6 +30,8 @@ import re
 import subprocess
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import redis
 
@@ -189,6 +191,16 @@ class AllLeavingTest(unittest.TestCase):
             n.stop()
 
     def test_every_node_exits_and_logs_what_it_kept(self):
+        # A leave request with a body that is not {"force": bool} is refused, and leaves nothing.
+        for body in (b'{"force": "yes"}', b"[1]", b"{"):
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{self.nodes[0].http_port}/api/v1/leave", data=body,
+                method="POST", headers={"Content-Type": "application/json"})
+            with self.assertRaises(urllib.error.HTTPError) as cm:
+                urllib.request.urlopen(req, timeout=10)
+            self.assertEqual(cm.exception.code, 400, body)
+        self.assertTrue(self.nodes[0].alive())
+        self.assertNotIn("leave requested", self.nodes[0].log())
         owners = slot_owners(self.nodes[0])
         write_small(self.nodes, owners, 1000)
         for n in self.nodes:
