@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.h"
 #include "node/cluster.h"
 
 namespace shoal::admin {
@@ -147,11 +148,27 @@ void RegisterNodeApi(AdminServer& http, const std::atomic<node::Server*>& server
     if (!st.ok()) return HttpReply::Problem(500, st.error().message());
     return HttpReply::Json({{"saved", s->engine().replicated().All().size()}});
   });
-  // Graceful leave: the same as SIGTERM (hand the buckets over, leave the membership, exit).
-  http.Post("/api/v1/leave", [&server](const HttpRequest&) {
-    if (server.load() == nullptr) return HttpReply::Problem(503, "the node is not running");
-    ::kill(::getpid(), SIGTERM);
-    return HttpReply::Json({{"leaving", true}}, 202);
+  // Graceful leave: the same as SIGTERM (hand the buckets over, leave the membership, exit);
+  // {"force": true} the same as a SIGTERM during a leave (exit now, keeping what was not handed
+  // over).
+  http.Post("/api/v1/leave", [&server](const HttpRequest& req) {
+    bool force = false;
+    if (req.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+      auto body = req.JsonBody();
+      if (!body.ok()) return HttpReply::FromError(400, body.error());
+      if (!body->is_object()) return HttpReply::Problem(400, "expected {\"force\": true|false}");
+      if (body->contains("force")) {
+        if (!(*body)["force"].is_boolean()) {
+          return HttpReply::Problem(400, "\"force\" must be true or false");
+        }
+        force = (*body)["force"].get<bool>();
+      }
+    }
+    node::Server* s = server.load();
+    if (s == nullptr) return HttpReply::Problem(503, "the node is not running");
+    SHOAL_LOG_INFO("admin API: leave requested{}", force ? " (forced)" : "");
+    s->RequestStop(force);
+    return HttpReply::Json({{"leaving", true}, {"force", s->force_requested()}}, 202);
   });
   http.Post("/api/v1/join", [&server](const HttpRequest& req) {
     auto body = req.JsonBody();

@@ -262,11 +262,15 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
   std::string leave_node = "127.0.0.1:7379";
   CLI::App* leave = app.add_subcommand(
       "leave",
-      "Make a running node leave its cluster gracefully: it hands its buckets to the others, "
-      "then exits");
+      "Make a running node leave its cluster gracefully: it hands its buckets to the others "
+      "(retrying for as long as one of them can take them), then exits");
   leave->add_option("--node", leave_node, "the node's admin address HOST:HTTP-PORT")
       ->capture_default_str();
   AddTokenFlags(leave, leave_token);
+  bool leave_force = false;
+  leave->add_flag("--force", leave_force,
+                  "exit now, even if some buckets were not handed over (their keys are lost); "
+                  "also ends a leave that is already waiting");
 
   // planned
   std::array<CLI::App*, kPlanned.size()> planned{};
@@ -332,6 +336,7 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
     auto token = ResolveToken(leave_token, ctx.env);
     if (!token) return token.error();
     inv.token = std::move(*token);
+    inv.force = leave_force;
     return inv;
   }
 

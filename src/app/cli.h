@@ -62,6 +62,7 @@ struct Invocation {
   // status, join, leave: the admin token to send (--token, --token-file, SHOAL_ADMIN_TOKEN,
   // SHOAL_ADMIN_TOKEN_FILE, in that order); "" = none.
   std::string token;
+  bool force = false;  // leave --force
 };
 
 // Where ParseCommandLine reads the environment and writes help, version and notices.

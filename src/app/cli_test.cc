@@ -291,6 +291,11 @@ TEST(Cli, PlannedSubcommandsSayNotImplementedAndExit2) {
   EXPECT_FALSE(leave.inv->exit_code.has_value());
   EXPECT_EQ(leave.inv->node, "10.0.0.1:8000");
   EXPECT_FALSE(Parse({"leave", "extra"}).inv.ok());
+  EXPECT_FALSE(leave.inv->force);
+  Parsed forced = Parse({"leave", "--force", "--node", "10.0.0.1:8000"});
+  ASSERT_TRUE(forced.inv.ok());
+  EXPECT_EQ(forced.inv->command, Command::kLeave);
+  EXPECT_TRUE(forced.inv->force);
 
   Parsed help = Parse({"start", "--help"});
   ASSERT_TRUE(help.inv.ok());

@@ -2,6 +2,7 @@
 //
 // `serve` wires the layers together: the node (workers, engine, cluster control plane) and, above
 // it, the admin HTTP API. Wiring lives here because admin/ sits above node/ in the layering.
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -10,7 +11,9 @@
 #include <atomic>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "admin/admin_server.h"
 #include "admin/api.h"
@@ -22,8 +25,52 @@
 
 namespace {
 
-std::atomic<int> g_signal{0};
-void OnSignal(int sig) { g_signal.store(sig); }
+// SIGINT and SIGTERM are blocked in every thread (the mask is set before any thread starts and
+// inherited) and taken by one thread in sigwait, so no worker is ever interrupted by them and a
+// signal can never slip in between a check and a wait: the first asks the node to stop
+// gracefully; one that comes while a stop is under way (a second signal, or one after
+// `shoal leave`) forces the leave (exit now, keeping what was not handed over). The
+// stop itself runs on the main thread and the control thread, never waiting for a worker, so a
+// worker busy with a long command does not delay its start or its log.
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+// The node the signals go to (null before it exists and once it is being destroyed).
+std::mutex g_stop_mu;
+shoal::node::Server* g_stop_target = nullptr;  // guarded by g_stop_mu
+
+void WatchSignals() {
+  std::thread([] {
+    pthread_setname_np(pthread_self(), "shoal-signals");
+    const sigset_t set = StopSignals();
+    int received = 0;
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      ++received;
+      std::lock_guard<std::mutex> lock(g_stop_mu);
+      // A signal while a stop is already under way (a first signal, or `shoal leave`) forces.
+      const bool force =
+          received > 1 || (g_stop_target != nullptr && g_stop_target->stop_requested());
+      if (!force) {
+        SHOAL_LOG_INFO("signal {} received, leaving the cluster and shutting down", sig);
+      } else {
+        SHOAL_LOG_WARN("signal {} received while leaving: forcing the leave", sig);
+      }
+      if (g_stop_target != nullptr) g_stop_target->RequestStop(force);
+    }
+  }).detach();
+}
+
+void SetStopTarget(shoal::node::Server* server) {
+  std::lock_guard<std::mutex> lock(g_stop_mu);
+  g_stop_target = server;
+}
 
 // Raises the soft file-descriptor limit towards what the listeners may hold (client connections,
 // the admin API's connection cap, the cluster's sockets), up to the hard limit: the usual soft
@@ -49,10 +96,8 @@ int Serve(shoal::config::ServerConfig cfg) {
   using shoal::Status;
   shoal::log::Init(cfg.log_level);
   signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  const sigset_t stop_signals = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   RaiseFdLimit(cfg, cfg.http_port >= 0 ? shoal::admin::AdminOptions{}.max_connections : 0);
 
   // The admin API first, so the port it got (when derived or 0) is what the node advertises.
@@ -82,8 +127,11 @@ int Serve(shoal::config::ServerConfig cfg) {
     cfg.http_port = http->port();
   }
   auto server = std::make_unique<shoal::node::Server>(cfg);
+  SetStopTarget(server.get());  // a signal during Start() is kept: the stop follows it at once
+  WatchSignals();
   Status st = server->Start();
   if (!st.ok()) {
+    SetStopTarget(nullptr);
     std::cerr << "shoal: cannot start: " << st.error().message() << "\n";
     return 1;
   }
@@ -93,12 +141,12 @@ int Serve(shoal::config::ServerConfig cfg) {
                  http != nullptr
                      ? fmt::format(", admin API on http://{}:{}", cfg.AdminBind(), cfg.http_port)
                      : std::string());
-  while (g_signal.load() == 0) pause();
-  SHOAL_LOG_INFO("signal {} received, leaving the cluster and shutting down", g_signal.load());
+  server->WaitForStopRequest();
   server->LeaveCluster(2000);
   if (http != nullptr) http->Stop();
   running.store(nullptr);
   server->Stop();
+  SetStopTarget(nullptr);
   return 0;
 }
 
@@ -188,7 +236,8 @@ int Join(const shoal::app::Invocation& inv) {
 }
 
 int Leave(const shoal::app::Invocation& inv) {
-  auto res = shoal::admin::HttpPost(inv.node, "/api/v1/leave", "{}", ClientOptions(inv));
+  auto res = shoal::admin::HttpPost(inv.node, "/api/v1/leave",
+                                    inv.force ? R"({"force":true})" : "{}", ClientOptions(inv));
   if (!res.ok()) {
     std::cerr << "shoal leave: " << res.error().message() << "\n";
     return 1;
@@ -198,8 +247,14 @@ int Leave(const shoal::app::Invocation& inv) {
               << "\n";
     return 1;
   }
-  std::cout << "leaving: " << inv.node
-            << " hands its buckets to the other nodes, then exits (watch 'shoal status')\n";
+  if (inv.force) {
+    std::cout << "leaving (forced): " << inv.node
+              << " exits now, keeping the buckets it has not handed over (see its log)\n";
+  } else {
+    std::cout << "leaving: " << inv.node
+              << " hands its buckets to the other nodes, then exits (watch 'shoal status'; "
+                 "'shoal leave --force' exits without waiting)\n";
+  }
   return 0;
 }
 

@@ -270,8 +270,9 @@ void ClusterNode::Join(std::vector<Endpoint> seeds) {
   });
 }
 
-bool ClusterNode::DrainBuckets(int64_t timeout_ms) {
-  if (!started_ || sharding_ == nullptr) return true;
+sharding::LeaveStep ClusterNode::DrainBuckets(const std::function<bool()>& forced,
+                                              int64_t report_ms) {
+  if (!started_ || sharding_ == nullptr) return sharding::LeaveStep::kDrained;
   loop_.Post([this] {
     // Tell the others first (the coordinator may be another node), then stop owning.
     membership::MemberRecord rec = swim_->self();
@@ -281,27 +282,37 @@ bool ClusterNode::DrainBuckets(int64_t timeout_ms) {
     sharding_->SetLeaving();
     Publish();
   });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
+  // No deadline: buckets that cannot go yet (a failing migration) are asked for again by the
+  // coordinator, and giving up would drop their keys while a member could still take them. The
+  // wait ends when nothing is held, when no member that is not leaving is left to take it (the
+  // view decides: leaving, dead and departed members do not count), or when forced.
+  const auto start = std::chrono::steady_clock::now();
+  auto next_report = start + std::chrono::milliseconds(report_ms);
+  for (;;) {
     const auto snap = sharding_->snapshot();
-    if (snap.leaving && snap.drained) return true;
     if (snap.leaving) {
-      // Nobody to hand over to (alone, or everyone else is leaving too): stop waiting.
-      auto table = members();
-      size_t others = 0;
-      if (table != nullptr) {
-        for (const auto& m : table->members()) {
-          auto it = m.record.labels.find(std::string(sharding::kLeavingLabel));
-          const bool leaving = it != m.record.labels.end() && it->second == "1";
-          others +=
-              m.record.id != identity_.id && m.state == membership::MemberState::kAlive && !leaving;
-        }
+      const sharding::LeaveStep step =
+          sharding::NextLeaveStep(snap.drained, forced(), snap.takers.size(), snap.outgoing);
+      if (step != sharding::LeaveStep::kWait) return step;
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= next_report) {
+        next_report = now + std::chrono::milliseconds(report_ms);
+        std::string takers;
+        for (const auto& id : snap.takers) takers += (takers.empty() ? "" : ",") + id.ShortString();
+        SHOAL_LOG_WARN(
+            "cluster: leaving for {} s, still holding {} bucket(s) ({}) with about {} keys; {} "
+            "migration(s) out; members that can take them: {}; last migration failure: {} "
+            "(retrying; 'shoal leave --force' or another SIGTERM exits keeping them)",
+            std::chrono::duration_cast<std::chrono::seconds>(now - start).count(), snap.held.size(),
+            sharding::FormatBuckets(snap.held), snap.keys, snap.outgoing,
+            takers.empty() ? "none" : takers,
+            snap.last_failure.empty() ? "none" : snap.last_failure);
       }
-      if (others == 0) return false;
+    } else if (forced()) {
+      return sharding::LeaveStep::kForced;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return false;
 }
 
 void ClusterNode::Leave(int64_t timeout_ms) {

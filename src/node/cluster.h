@@ -68,9 +68,11 @@ class ClusterNode final : public membership::SwimOutput {
   // The advertised cluster address.
   const Endpoint& address() const { return advertise_; }
 
-  // Hands this node's buckets to the others before it goes (graceful leave), waiting at most
-  // `timeout_ms`; returns whether everything was handed over. Main thread.
-  bool DrainBuckets(int64_t timeout_ms);
+  // Hands this node's buckets to the others before it goes (graceful leave), for as long as it
+  // takes: returns kDrained once nothing is held here, kNoTaker once no member that is not
+  // leaving could take what is left (and no outgoing migration is in flight), kForced as soon as
+  // `forced()` is true. Logs what remains and why every `report_ms`. Main thread.
+  sharding::LeaveStep DrainBuckets(const std::function<bool()>& forced, int64_t report_ms = 5000);
   // Sharding state for INFO and the admin API (null before Start). Any thread.
   const ShardingDriver* sharding() const { return sharding_.get(); }
   // The messaging bus (null before Start). Its methods may be called from any thread.

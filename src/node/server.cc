@@ -106,15 +106,43 @@ Status Server::Start() {
   return Status::Ok();
 }
 
+void Server::RequestStop(bool force) {
+  if (force) force_.store(true);
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  stop_requested_ = true;
+  stop_cv_.notify_all();
+}
+
+bool Server::stop_requested() const {
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  return stop_requested_;
+}
+
+void Server::WaitForStopRequest() {
+  std::unique_lock<std::mutex> lock(stop_mu_);
+  stop_cv_.wait(lock, [this] { return stop_requested_; });
+}
+
 void Server::LeaveCluster(int64_t timeout_ms) {
   if (cluster_ == nullptr) return;
   const auto start = std::chrono::steady_clock::now();
-  const bool drained = cluster_->DrainBuckets(drain_timeout_ms_);
-  SHOAL_LOG_INFO("cluster: {} in {} ms",
-                 drained ? "buckets handed over" : "buckets NOT all handed over",
-                 std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::steady_clock::now() - start)
-                     .count());
+  const sharding::LeaveStep step = cluster_->DrainBuckets([this] { return force_.load(); });
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  if (step == sharding::LeaveStep::kDrained) {
+    SHOAL_LOG_INFO("cluster: buckets handed over in {} ms", ms);
+  } else if (const ShardingDriver* sd = cluster_->sharding(); sd != nullptr) {
+    const auto snap = sd->snapshot();
+    SHOAL_LOG_WARN(
+        "cluster: {} after {} ms: exiting with {} bucket(s) ({}) and about {} keys kept here, "
+        "which are lost to the cluster; last migration failure: {}",
+        step == sharding::LeaveStep::kForced
+            ? "leave forced"
+            : "no member that is not leaving can take the remaining buckets",
+        ms, snap.held.size(), sharding::FormatBuckets(snap.held), snap.keys,
+        snap.last_failure.empty() ? "none" : snap.last_failure);
+  }
   cluster_->Leave(timeout_ms);
 }
 

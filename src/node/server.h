@@ -2,11 +2,14 @@
 //
 // Each worker binds its own listening socket to the client port with SO_REUSEPORT, so the kernel
 // spreads new connections over the workers and no thread hands sockets to another.
-// Thread-safety: Start/Stop/Wait from the main thread.
+// Thread-safety: Start/Stop/LeaveCluster/WaitForStopRequest from the main thread; RequestStop from
+// any thread.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "common/result.h"
@@ -24,7 +27,18 @@ class Server {
 
   // Binds the port and starts the workers. Fails if the port cannot be bound.
   Status Start();
-  // Leaves the cluster gracefully (the news spreads for at most `timeout_ms`).
+  // Asks for a graceful stop (a signal, POST /api/v1/leave): wakes WaitForStopRequest. With
+  // `force`, a leave in progress (or about to start) stops waiting for its buckets to go. Any
+  // thread, any time after construction; never blocks on the workers or the control thread.
+  void RequestStop(bool force);
+  // Blocks until RequestStop was called. Main thread.
+  void WaitForStopRequest();
+  bool force_requested() const { return force_.load(); }
+  // Whether RequestStop was called (by anyone). Any thread.
+  bool stop_requested() const;
+  // Leaves the cluster gracefully: hands the buckets over for as long as a member that is not
+  // leaving could take them (until forced, see RequestStop), logs what it kept if any, then
+  // spreads the news of the leave for at most `timeout_ms`.
   void LeaveCluster(int64_t timeout_ms);
   // Stops accepting, closes clients and joins the workers.
   void Stop();
@@ -43,7 +57,10 @@ class Server {
   std::unique_ptr<ClusterNode> cluster_;
   uint16_t port_ = 0;
   bool started_ = false;
-  int64_t drain_timeout_ms_ = 60'000;  // graceful leave: hand buckets over for at most this
+  mutable std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stop_requested_ = false;  // guarded by stop_mu_
+  std::atomic<bool> force_{false};
 };
 
 }  // namespace shoal::node

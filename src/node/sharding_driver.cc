@@ -1,5 +1,6 @@
 #include "node/sharding_driver.h"
 
+#include <algorithm>
 #include <map>
 
 #include "common/log.h"
@@ -12,6 +13,17 @@ using sharding::BucketState;
 
 namespace {
 constexpr size_t kChunkBytes = 1 << 20;
+
+sharding::CoreOptions WithLimits(sharding::CoreOptions o, const Engine* engine) {
+  o.max_transfer_bytes =
+      std::min<uint64_t>(o.max_transfer_bytes, net::rpc::kDefaultMaxFrameSize / 4);
+  const int64_t maxmemory = engine->Config().maxmemory;
+  if (maxmemory > 0) {
+    o.max_assembly_bytes =
+        std::min<uint64_t>(o.max_assembly_bytes, static_cast<uint64_t>(maxmemory));
+  }
+  return o;
+}
 }  // namespace
 
 ShardingDriver::ShardingDriver(Engine* engine, net::EventLoop* loop, net::RpcClient* client,
@@ -22,7 +34,7 @@ ShardingDriver::ShardingDriver(Engine* engine, net::EventLoop* loop, net::RpcCli
       client_(client),
       self_(self),
       clock_(clock),
-      core_(self, options, this) {}
+      core_(self, WithLimits(options, engine), this) {}
 
 ShardingDriver::~ShardingDriver() { *alive_ = false; }
 
@@ -89,6 +101,13 @@ void ShardingDriver::UpdateSnapshot() {
   s.counters = core_.counters();
   s.flights = core_.InFlight();
   s.map = core_.map();
+  if (s.leaving) {
+    s.held = core_.HeldBuckets();
+    s.takers = core_.Takers();
+    s.outgoing = core_.send_batches();
+    s.keys = KeyCount();
+    s.last_failure = core_.last_failure();
+  }
   std::lock_guard<std::mutex> lock(mu_);
   snapshot_ = std::move(s);
 }

@@ -8,6 +8,10 @@
 // SENDING. Results come back to the control thread by message; the core's callbacks always run
 // from the control loop, never from inside the call that started them.
 //
+// Large keys: the core sends a chunk larger than `max_transfer_bytes` (kept at a quarter of the
+// RPC frame limit) in pieces; this node refuses an incoming key larger than its maxmemory (when
+// set, as read at start) or the core's default bound.
+//
 // Thread-safety: everything on the control thread, except the Snapshot()/drained() readers and
 // SetLeaving(), which may be called from any thread.
 #pragma once
@@ -54,6 +58,14 @@ class ShardingDriver final : public sharding::CoreIo {
     sharding::CoreCounters counters;
     std::vector<sharding::ShardingCore::Flight> flights;
     std::shared_ptr<const sharding::BucketMap> map;
+    // While leaving (for the leave's decisions and log): the buckets still held here, the
+    // members that could take them, outgoing migrations, keys held, and why the last outgoing
+    // migration failed.
+    std::vector<uint16_t> held;
+    std::vector<membership::MemberId> takers;
+    uint32_t outgoing = 0;
+    uint64_t keys = 0;
+    std::string last_failure;
   };
   Snapshot snapshot() const;
 

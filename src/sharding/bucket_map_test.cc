@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/rng.h"
+#include "sharding/core.h"
 #include "sharding/messages.h"
 
 namespace shoal::sharding {
@@ -118,6 +119,65 @@ TEST(Messages, BadInputIsAnError) {
   enc[enc.size() - 2] = static_cast<char>(0x7F);
   enc[enc.size() - 1] = static_cast<char>(0xFF);
   EXPECT_FALSE(Decode(enc).ok());
+}
+
+TEST(Messages, TransferPiecesRoundTripAndAreRangeChecked) {
+  TransferMsg piece{7, {}, false, std::string(100, 'x')};
+  piece.total = 1000;
+  piece.offset = 900;
+  auto d = Decode(Encode(piece));
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  const auto& t = std::get<TransferMsg>(*d);
+  EXPECT_EQ(t.total, 1000u);
+  EXPECT_EQ(t.offset, 900u);
+  EXPECT_EQ(t.chunk, std::string(100, 'x'));
+  // A whole chunk keeps total 0 (and the short form).
+  auto whole = std::get<TransferMsg>(*Decode(Encode(TransferMsg{7, {1}, true, "abc"})));
+  EXPECT_EQ(whole.total, 0u);
+  // A piece reaching past its chunk's end does not decode.
+  piece.offset = 901;
+  EXPECT_FALSE(Decode(Encode(piece)).ok());
+}
+
+membership::Member Row(uint64_t id, membership::MemberState state, bool leaving) {
+  membership::Member m;
+  m.record.id = MemberId(id, id);
+  m.state = state;
+  if (leaving) m.record.labels[std::string(kLeavingLabel)] = "1";
+  return m;
+}
+
+TEST(Leave, TakersAreOtherLiveMembersThatAreNotLeaving) {
+  using membership::MemberState;
+  membership::MemberTable view(
+      1, MemberId(1, 1),
+      {Row(1, MemberState::kAlive, true), Row(2, MemberState::kAlive, false),
+       Row(3, MemberState::kSuspect, false), Row(4, MemberState::kAlive, true),
+       Row(5, MemberState::kDead, false), Row(6, MemberState::kLeft, false)});
+  EXPECT_EQ(LeaveTakers(view, MemberId(1, 1)),
+            (std::vector<MemberId>{MemberId(2, 2), MemberId(3, 3)}));
+  // Everyone else leaving or gone: nobody.
+  membership::MemberTable all_leaving(
+      2, MemberId(1, 1),
+      {Row(1, MemberState::kAlive, true), Row(4, MemberState::kAlive, true),
+       Row(5, MemberState::kDead, false)});
+  EXPECT_TRUE(LeaveTakers(all_leaving, MemberId(1, 1)).empty());
+}
+
+TEST(Leave, FormatBuckets) {
+  EXPECT_EQ(FormatBuckets({}), "none");
+  EXPECT_EQ(FormatBuckets({0, 1, 2, 5, 7, 8}), "0-2,5,7-8");
+  EXPECT_EQ(FormatBuckets({1, 3, 5, 7}, 2), "1,3,... (2 more)");
+}
+
+TEST(Leave, NextStep) {
+  // Drained wins; then force; a node with a taker keeps waiting however long it takes.
+  EXPECT_EQ(NextLeaveStep(true, true, 0, 0), LeaveStep::kDrained);
+  EXPECT_EQ(NextLeaveStep(false, true, 2, 1), LeaveStep::kForced);
+  EXPECT_EQ(NextLeaveStep(false, false, 1, 0), LeaveStep::kWait);
+  // No taker: stop, but only once the migrations in flight have ended.
+  EXPECT_EQ(NextLeaveStep(false, false, 0, 1), LeaveStep::kWait);
+  EXPECT_EQ(NextLeaveStep(false, false, 0, 0), LeaveStep::kNoTaker);
 }
 
 }  // namespace

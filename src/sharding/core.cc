@@ -18,7 +18,8 @@ struct ShardingCore::Outgoing {
   Endpoint to_cluster;
   std::vector<uint16_t> buckets;
   std::vector<std::string> chunks;
-  size_t sent = 0;  // Transfer messages acknowledged
+  size_t sent = 0;      // chunks acknowledged whole
+  uint64_t offset = 0;  // of chunks[sent] sent in pieces: the bytes acknowledged so far
   Phase phase = Phase::kReading;
   int64_t next_query_at = 0;
 };
@@ -27,6 +28,9 @@ struct ShardingCore::Incoming {
   std::vector<uint16_t> buckets;
   int64_t last_activity = 0;
   bool committed = false;
+  // A chunk arriving in pieces: the bytes so far, of `partial_total`. Never applied until whole.
+  std::string partial;
+  uint64_t partial_total = 0;
 };
 
 namespace {
@@ -54,7 +58,8 @@ ShardingCore::ShardingCore(MemberId self, CoreOptions options, CoreIo* io)
       io_(io),
       map_(std::make_shared<BucketMap>()),
       states_(kNumBuckets, BucketState::kNone),
-      peers_(kNumBuckets) {}
+      peers_(kNumBuckets),
+      retry_at_(kNumBuckets, 0) {}
 
 ShardingCore::~ShardingCore() = default;
 
@@ -136,6 +141,73 @@ bool ShardingCore::Drained() const {
 
 uint32_t ShardingCore::CountIn(BucketState s) const {
   return static_cast<uint32_t>(std::count(states_.begin(), states_.end(), s));
+}
+
+std::vector<uint16_t> ShardingCore::HeldBuckets() const {
+  std::vector<uint16_t> out;
+  for (uint32_t b = 0; b < kNumBuckets; ++b) {
+    const BucketState s = states_[b];
+    if (s == BucketState::kActive || s == BucketState::kSending || s == BucketState::kReceiving) {
+      out.push_back(static_cast<uint16_t>(b));
+    }
+  }
+  return out;
+}
+
+std::vector<MemberId> ShardingCore::Takers() const {
+  if (view_ == nullptr) return {};
+  return LeaveTakers(*view_, self_);
+}
+
+std::string_view ToString(LeaveStep s) {
+  switch (s) {
+    case LeaveStep::kWait:
+      return "wait";
+    case LeaveStep::kDrained:
+      return "drained";
+    case LeaveStep::kForced:
+      return "forced";
+    case LeaveStep::kNoTaker:
+      return "no-taker";
+  }
+  return "?";
+}
+
+LeaveStep NextLeaveStep(bool drained, bool forced, size_t takers, size_t outgoing) {
+  if (drained) return LeaveStep::kDrained;
+  if (forced) return LeaveStep::kForced;
+  if (takers == 0 && outgoing == 0) return LeaveStep::kNoTaker;
+  return LeaveStep::kWait;
+}
+
+std::vector<MemberId> LeaveTakers(const membership::MemberTable& view, const MemberId& self) {
+  std::vector<MemberId> out;
+  for (const Member& m : view.members()) {
+    if (m.record.id == self) continue;
+    if (m.state != MemberState::kAlive && m.state != MemberState::kSuspect) continue;
+    auto it = m.record.labels.find(std::string(kLeavingLabel));
+    if (it != m.record.labels.end() && it->second == "1") continue;
+    out.push_back(m.record.id);
+  }
+  return out;
+}
+
+std::string FormatBuckets(const std::vector<uint16_t>& buckets, size_t max_ranges) {
+  std::string out;
+  size_t ranges = 0;
+  for (size_t i = 0; i < buckets.size();) {
+    size_t j = i;
+    while (j + 1 < buckets.size() && buckets[j + 1] == buckets[j] + 1) ++j;
+    if (ranges == max_ranges) {
+      out += fmt::format(",... ({} more)", buckets.size() - i);
+      break;
+    }
+    if (!out.empty()) out += ',';
+    out += i == j ? fmt::format("{}", buckets[i]) : fmt::format("{}-{}", buckets[i], buckets[j]);
+    ++ranges;
+    i = j + 1;
+  }
+  return out.empty() ? "none" : out;
 }
 
 std::vector<ShardingCore::Flight> ShardingCore::InFlight() const {
@@ -272,10 +344,19 @@ AckMsg ShardingCore::HandleMigrate(const MigrateMsg& m) {
   if (m.to == self_) return Refuse("cannot migrate to self");
   if (outgoing_.size() >= options_.max_send_batches) return Refuse("busy");
   std::vector<uint16_t> take;
+  bool backing_off = false;
   for (uint16_t b : m.buckets) {
-    if (states_[b] == BucketState::kActive) take.push_back(b);
+    if (states_[b] != BucketState::kActive) continue;
+    if (now_ < retry_at_[b]) {
+      backing_off = true;
+      continue;
+    }
+    take.push_back(b);
   }
-  if (take.empty()) return Refuse("none of these buckets is active here");
+  if (take.empty()) {
+    return Refuse(backing_off ? "these buckets failed to migrate a moment ago"
+                              : "none of these buckets is active here");
+  }
   const uint64_t id = next_migration_++;
   auto o = std::make_unique<Outgoing>();
   o->id = id;
@@ -299,25 +380,52 @@ void ShardingCore::SendNextChunk(uint64_t id) {
   Outgoing& o = *outgoing_.at(id);
   TransferMsg t;
   t.migration = id;
-  t.first = o.sent == 0;
+  t.first = o.sent == 0 && o.offset == 0;
   if (t.first) t.buckets = o.buckets;
-  if (o.sent < o.chunks.size()) t.chunk = o.chunks[o.sent];
+  uint64_t piece = 0;  // bytes of a large chunk this Transfer carries (0: a whole chunk)
+  if (o.sent < o.chunks.size()) {
+    const std::string& chunk = o.chunks[o.sent];
+    const uint64_t max = std::max<uint64_t>(1, options_.max_transfer_bytes);
+    if (chunk.size() <= max) {
+      t.chunk = chunk;
+    } else {
+      piece = std::min<uint64_t>(max, chunk.size() - o.offset);
+      t.chunk = chunk.substr(o.offset, piece);
+      t.total = chunk.size();
+      t.offset = o.offset;
+      ++counters_.pieces_sent;
+    }
+  }
   ++counters_.chunks_sent;
   counters_.bytes_sent += t.chunk.size();
   io_->Call(o.to, o.to_cluster, Encode(t), options_.rpc_timeout_us,
-            [this, id](Result<std::string> r) {
+            [this, id, piece](Result<std::string> r) {
               auto it = outgoing_.find(id);
               if (it == outgoing_.end()) return;
               Outgoing& o = *it->second;
               auto ack = AsAck(std::move(r));
               if (!ack.ok() || !ack->ok) {
-                SHOAL_LOG_WARN("sharding: migration {} to {} failed while streaming: {}", id,
-                               o.to.ShortString(), ack.ok() ? ack->detail : ack.error().message());
+                const std::string detail = ack.ok() ? ack->detail : ack.error().message();
+                NoteFailure(fmt::format("migration {} of {} bucket(s) to {} failed while "
+                                        "streaming: {}",
+                                        id, o.buckets.size(), o.to.ShortString(), detail),
+                            detail);
                 io_->Call(o.to, o.to_cluster, Encode(AbortMsg{id}), options_.rpc_timeout_us,
                           [](Result<std::string>) {});
+                for (uint16_t b : o.buckets) retry_at_[b] = now_ + options_.retry_backoff_us;
                 FinishOutgoing(id, false);
                 return;
               }
+              if (piece != 0) {
+                o.offset += piece;
+                if (o.offset < o.chunks[o.sent].size()) {
+                  SendNextChunk(id);
+                  return;
+                }
+                o.offset = 0;
+              }
+              // A chunk sent is not needed again (a failed batch is read afresh when retried).
+              if (o.sent < o.chunks.size()) std::string().swap(o.chunks[o.sent]);
               ++o.sent;
               if (o.sent < std::max<size_t>(1, o.chunks.size())) {
                 SendNextChunk(id);
@@ -325,6 +433,17 @@ void ShardingCore::SendNextChunk(uint64_t id) {
                 SendCommit(id);
               }
             });
+}
+
+void ShardingCore::NoteFailure(std::string why, std::string_view reason) {
+  // Retries of a batch that cannot go fail the same way every few rounds: log a repeated reason
+  // at most every 10 s (the leave's progress report names the last one too).
+  if (reason != last_failure_reason_ || now_ - last_failure_logged_ >= 10'000'000) {
+    SHOAL_LOG_WARN("sharding: {}", why);
+    last_failure_logged_ = now_;
+    last_failure_reason_ = std::string(reason);
+  }
+  last_failure_ = std::move(why);
 }
 
 void ShardingCore::SendCommit(uint64_t id) {
@@ -341,8 +460,9 @@ void ShardingCore::SendCommit(uint64_t id) {
                 return;
               }
               // No answer: T may or may not have committed. Hold on and ask.
-              SHOAL_LOG_WARN("sharding: commit of migration {} to {} unanswered ({}); asking", id,
-                             o.to.ShortString(), ack.error().message());
+              NoteFailure(fmt::format("commit of migration {} to {} unanswered ({}); asking", id,
+                                      o.to.ShortString(), ack.error().message()),
+                          ack.error().message());
               o.phase = Outgoing::Phase::kUncertain;
               o.next_query_at = now_ + options_.query_interval_us;
             });
@@ -430,7 +550,44 @@ void ShardingCore::HandleTransfer(const MemberId& from, TransferMsg m, CoreIo::R
     reply(Encode(Refuse("unknown migration")));
     return;
   }
-  it->second->last_activity = now_;
+  Incoming& in = *it->second;
+  in.last_activity = now_;
+  if (m.total != 0) {
+    // A piece of a large chunk: kept until the chunk is whole, in order. Anything else than the
+    // next piece (a restarted chunk, a gap) refuses, and S aborts the batch.
+    if (m.offset == 0) {
+      if (m.total > options_.max_assembly_bytes) {
+        reply(Encode(Refuse(fmt::format(
+            "a chunk of {} bytes (one large key) exceeds this node's limit of {} bytes for an "
+            "incoming key",
+            m.total, options_.max_assembly_bytes))));
+        return;
+      }
+      if (in.partial_total != 0) {
+        reply(Encode(Refuse("a large chunk restarted before the last one was complete")));
+        return;
+      }
+      in.partial.clear();
+      in.partial.reserve(m.total);
+      in.partial_total = m.total;
+    } else if (m.total != in.partial_total || m.offset != in.partial.size()) {
+      reply(Encode(Refuse(fmt::format("piece at {} of {} out of order (have {} of {})", m.offset,
+                                      m.total, in.partial.size(), in.partial_total))));
+      return;
+    }
+    in.partial.append(m.chunk);
+    if (in.partial.size() < in.partial_total) {
+      reply(Encode(AckMsg{}));
+      return;
+    }
+    m.chunk = std::move(in.partial);
+    in.partial = std::string();
+    in.partial_total = 0;
+    ++counters_.chunks_assembled;
+  } else if (in.partial_total != 0) {
+    reply(Encode(Refuse("a whole chunk arrived before a large one was complete")));
+    return;
+  }
   if (m.chunk.empty()) {
     reply(Encode(AckMsg{}));
     return;
@@ -451,6 +608,7 @@ AckMsg ShardingCore::HandleCommit(const MemberId& from, const CommitMsg& m) {
     if (states_[b] == BucketState::kReceiving && peers_[b] == from) take.push_back(b);
   }
   if (take.size() != in.buckets.size()) return Refuse("buckets no longer receiving");
+  if (in.partial_total != 0) return Refuse("a large chunk is incomplete");
   in.committed = true;
   SetStates(take, BucketState::kActive, MemberId());
   counters_.received_buckets += take.size();

@@ -40,8 +40,19 @@
 // Concurrency is bounded: at most `max_send_batches` outgoing and `max_recv_batches` incoming
 // batches per node, and the coordinator sends no more than that.
 //
+// Large keys: the store's chunks hold whole keys (ReadBuckets batches small ones into chunks of
+// about 1 MiB), so a key larger than an RPC frame makes a chunk larger than one Transfer may be.
+// S sends such a chunk as pieces of at most `max_transfer_bytes`, in order, each acknowledged
+// before the next; T buffers them (refusing a chunk larger than `max_assembly_bytes` up front,
+// from the size the first piece announces) and applies the chunk only once the last piece
+// arrived, so no half-built key is ever stored. An incomplete chunk dies with its batch (abort,
+// idle timeout, S's death), so T holds at most `max_recv_batches` of them.
+//
 // A node leaving gracefully (SetLeaving) reports it; the coordinator stops counting it as an
 // owner and migrates its buckets away; Drained() tells the node when it holds nothing more.
+// A failed batch is asked for again by the coordinator's next rounds, so a leave keeps retrying
+// for as long as a member that is not leaving is there to take the buckets; LeaveStatus() and
+// NextLeaveStep() tell the node's shutdown path when to stop waiting (see there).
 //
 // Thread-safety: single-threaded (the caller's). CoreIo callbacks must not be invoked from inside
 // the CoreIo call that received them (invoke them later, from the driver's loop).
@@ -75,6 +86,15 @@ struct CoreOptions {
   uint32_t max_send_batches = 2;
   uint32_t max_recv_batches = 2;
   uint32_t batch_buckets = 256;  // buckets per migration batch
+  // The largest chunk sent in one Transfer; a larger one goes in pieces of this size. Keep it
+  // well below the RPC frame limit (the message adds a few dozen bytes).
+  uint64_t max_transfer_bytes = 8 << 20;
+  // T refuses a chunk that comes in pieces and is larger than this (the memory one incomplete
+  // key may hold, per incoming batch).
+  uint64_t max_assembly_bytes = uint64_t{2} << 30;
+  // After a batch failed while streaming, S refuses to migrate its buckets again for this long,
+  // so a batch that keeps failing (a key the target refuses) is retried, not copied in a loop.
+  int64_t retry_backoff_us = 1'000'000;
   // A node started with seeds adopts unowned buckets only once its view has another member, or
   // after being alone this long (its seeds may all be gone for good).
   bool join_before_adopting = false;
@@ -92,7 +112,30 @@ struct CoreCounters {
   uint64_t aborted_batches = 0;
   uint64_t chunks_sent = 0;
   uint64_t bytes_sent = 0;
+  uint64_t pieces_sent = 0;       // Transfers that carried a piece of a large chunk
+  uint64_t chunks_assembled = 0;  // large chunks received in pieces and applied
 };
+
+// Graceful leave, for the node's shutdown path.
+enum class LeaveStep {
+  kWait,     // buckets remain and a member could take them: keep handing over (and retrying)
+  kDrained,  // nothing held any more
+  kForced,   // the operator forced the exit: stop with what is held
+  kNoTaker,  // buckets remain but no member that is not leaving is there to take them
+};
+std::string_view ToString(LeaveStep s);
+// `takers`: members alive or suspect, other than this node, not leaving. A node with no taker
+// still waits for its outgoing migrations to end (each ends by commit, abort or the peer's
+// death), so what can be handed over is.
+LeaveStep NextLeaveStep(bool drained, bool forced, size_t takers, size_t outgoing);
+
+// Members of `view` that could take a leaving node's buckets: alive or suspect (a suspect may
+// still answer, and is declared dead within a bounded time if not), not `self`, and not leaving
+// (the leaving label on its record).
+std::vector<membership::MemberId> LeaveTakers(const membership::MemberTable& view,
+                                              const membership::MemberId& self);
+// "0-255,300,512-767" for ascending bucket ids; after `max_ranges` ranges, "... (N more)".
+std::string FormatBuckets(const std::vector<uint16_t>& buckets, size_t max_ranges = 16);
 
 // What the core asks of its driver.
 class CoreIo {
@@ -150,6 +193,12 @@ class ShardingCore {
   std::vector<Flight> InFlight() const;
   // The member this node considers coordinator (empty if none).
   membership::MemberId coordinator() const { return coordinator_; }
+  // The reason the last outgoing migration failed (empty if none has), for the leave's log.
+  const std::string& last_failure() const { return last_failure_; }
+  // Buckets held here (ACTIVE, SENDING or RECEIVING), ascending.
+  std::vector<uint16_t> HeldBuckets() const;
+  // Members that could take this node's buckets (LeaveTakers over the current view).
+  std::vector<membership::MemberId> Takers() const;
 
  private:
   struct Outgoing;
@@ -177,6 +226,8 @@ class ShardingCore {
   void SendCommit(uint64_t id);
   void SendQuery(uint64_t id);
   void FinishOutgoing(uint64_t id, bool committed);
+  // Records `why` as the last failure; logs it unless `reason` was logged in the last 10 s.
+  void NoteFailure(std::string why, std::string_view reason);
 
   // Coordinator side.
   void UpdateCoordinator();
@@ -201,6 +252,7 @@ class ShardingCore {
 
   std::vector<BucketState> states_;
   std::vector<membership::MemberId> peers_;  // SENDING/RECEIVING/GARBAGE's other end
+  std::vector<int64_t> retry_at_;            // per bucket: no Migrate before (after a failed batch)
   uint64_t next_migration_ = 1;
   std::map<uint64_t, std::unique_ptr<Outgoing>> outgoing_;  // by migration id
   std::map<std::pair<membership::MemberId, uint64_t>, std::unique_ptr<Incoming>> incoming_;
@@ -228,6 +280,9 @@ class ShardingCore {
   static constexpr int64_t kNamedMemoryUs = 30'000'000;
   std::map<membership::MemberId, int64_t> named_;
   uint64_t lost_buckets_ = 0;  // counted by the coordinator: buckets whose owner died
+  std::string last_failure_;
+  std::string last_failure_reason_;
+  int64_t last_failure_logged_ = 0;
 };
 
 // The member-record label a leaving node sets (value "1").

@@ -90,12 +90,18 @@ struct EncodeVisitor {
     WriteBuckets(w, m.buckets);
   }
   void operator()(const TransferMsg& m) {
-    w.Array(5);
+    // A whole chunk keeps the 5-element form; a piece adds its total and offset.
+    const bool piece = m.total != 0;
+    w.Array(piece ? 7 : 5);
     w.U64(static_cast<uint64_t>(Kind::kTransfer));
     w.U64(m.migration);
     WriteBuckets(w, m.buckets);
     w.Bool(m.first);
     w.Bin(m.chunk);
+    if (piece) {
+      w.U64(m.total);
+      w.U64(m.offset);
+    }
   }
   void operator()(const CommitMsg& m) { Simple(Kind::kCommit, m.migration); }
   void operator()(const AbortMsg& m) { Simple(Kind::kAbort, m.migration); }
@@ -175,12 +181,19 @@ Message DecodeOrThrow(const Reader& r) {
       need(5);
       return MigrateMsg{r.At(1).Id(), r.At(2).Id(), r.At(3).Ep(), ReadBuckets(r.At(4))};
     case Kind::kTransfer: {
-      need(5);
+      if (n != 5 && n != 7) throw WireError("wrong field count");
       TransferMsg m;
       m.migration = r.At(1).U64();
       m.buckets = ReadBuckets(r.At(2));
       m.first = r.At(3).Bool();
       m.chunk = std::string(r.At(4).Bin());
+      if (n == 7) {
+        m.total = r.At(5).U64();
+        m.offset = r.At(6).U64();
+        if (m.total == 0 || m.offset > m.total || m.chunk.size() > m.total - m.offset) {
+          throw WireError("transfer piece out of range");
+        }
+      }
       return m;
     }
     case Kind::kCommit:

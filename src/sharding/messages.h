@@ -73,7 +73,12 @@ struct TransferMsg {
   uint64_t migration = 0;         // unique per source: (source id, migration)
   std::vector<uint16_t> buckets;  // on the first chunk only
   bool first = false;
+  // `chunk` is either a whole chunk (total == 0) or the piece of one at `offset`, of a chunk of
+  // `total` bytes too large for one message (a key bigger than the RPC frame): the target
+  // assembles the pieces, in order, and applies the chunk only when the last one arrived.
   std::string chunk;  // opaque: the store's serialisation
+  uint64_t total = 0;
+  uint64_t offset = 0;
 };
 
 struct CommitMsg {

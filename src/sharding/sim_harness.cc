@@ -374,6 +374,14 @@ void ShardSim::DoCall(int from, const MemberId& to, const Endpoint& cluster, std
     Complete(call, Error(std::make_error_code(std::errc::timed_out), "rpc timeout"));
   });
   const int j = IndexOf(to);
+  if (options_.max_request_bytes != 0 && body.size() > options_.max_request_bytes) {
+    // As net/rpc.cc refuses a request larger than its frame limit (before sending anything).
+    ++oversized_requests_;
+    sim().Schedule(StoreDelay(), [this, call] {
+      Complete(call, Error(std::make_error_code(std::errc::message_size), "request too large"));
+    });
+    return;
+  }
   if (j < 0 || cluster.port == 0 || cluster != cluster_.endpoint(j)) {
     sim().Schedule(StoreDelay(), [this, call] {
       Complete(call, Error(std::make_error_code(std::errc::host_unreachable), "no address"));
@@ -588,6 +596,23 @@ void ShardSim::DoDropBuckets(int i, const std::vector<uint16_t>& buckets) {
     }
     n.store.erase(b);
   }
+}
+
+bool ShardSim::Put(int i, const std::string& key, std::string value) {
+  const uint16_t b = KeyBucket(key).value();
+  Node& n = node(i);
+  if (!up(i) || n.plane[b] != BucketState::kActive) return false;
+  n.store[b][key] = std::move(value);
+  return true;
+}
+
+const std::string* ShardSim::Get(int i, const std::string& key) const {
+  const uint16_t b = KeyBucket(key).value();
+  const Node& n = node(i);
+  auto it = n.store.find(b);
+  if (it == n.store.end()) return nullptr;
+  auto kv = it->second.find(key);
+  return kv == it->second.end() ? nullptr : &kv->second;
 }
 
 uint64_t ShardSim::DoKeyCount(int i) const {

@@ -81,6 +81,9 @@ struct ShardSimOptions {
   // Store operations complete after a delay uniform in [0, store_delay].
   int64_t store_delay = 2 * sim::kMillisecond;
   size_t chunk_entries = 8;
+  // Requests (CoreIo::Call bodies) larger than this fail at once, as over net/rpc.h's frame
+  // limit; 0 = no limit.
+  size_t max_request_bytes = 0;
   // Clients.
   int clients = 4;
   int keys = 4000;
@@ -140,6 +143,14 @@ class ShardSim {
   void StopWrites();
   // No write outstanding: none held, on the wire, or awaited by a client.
   bool WritesIdle() const;
+
+  // Stores key -> value on node i directly (not through the clients, not checked by CheckWrites)
+  // if it holds the key's bucket ACTIVE; returns whether it did. For large values.
+  bool Put(int i, const std::string& key, std::string value);
+  // The value node i stores for `key`, or null.
+  const std::string* Get(int i, const std::string& key) const;
+  // Requests refused as larger than max_request_bytes.
+  uint64_t oversized_requests() const { return oversized_requests_; }
 
   // Per bucket, the up node holding it ACTIVE: -1 none, -2 more than one.
   std::vector<int> Holders() const;
@@ -244,6 +255,7 @@ class ShardSim {
   uint64_t open_calls_ = 0;  // CoreIo::Call requests not completed yet
   std::map<std::pair<int, int>, int64_t> stream_tail_;  // last arrival on each directed stream
   uint64_t false_deaths_ = 0;
+  uint64_t oversized_requests_ = 0;
   std::vector<std::string> violations_;
 
   // Observations.

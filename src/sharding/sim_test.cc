@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "common/keyslot.h"
 #include "common/log.h"
 #include "sharding/sim_harness.h"
 #include "sim/scenario.h"
@@ -289,6 +290,158 @@ TEST(ShardingSim, GracefulLeaveDrainsUnderWrites) {
   });
   std::printf("[  SUMMARY ] leave: %d seeds, drained after %.2f s virtual on average, %s\n", seeds,
               static_cast<double>(drain_time) / kSecond / seeds, reads.ToString().c_str());
+}
+
+// 3b. Values larger than one request: requests over 64 KiB fail (as over the RPC frame limit),
+// and the leaver holds two keys of ~300 KiB. Its buckets go over under writes, the large chunks
+// in pieces; in half the seeds another node crashes during the leave (and comes back). Both large
+// values end byte-exact on their bucket's new holder (unless that holder was the one that
+// crashed while holding it), and no request was ever too large.
+TEST(ShardingSim, LeaveHandsOverValuesLargerThanOneRequest) {
+  uint64_t pieces = 0;
+  const int seeds = ForEachSeed([&](uint64_t seed) {
+    Failures f;
+    constexpr int kN = 4;
+    ShardSimOptions o = Options(kN);
+    o.max_request_bytes = 64 << 10;
+    o.core.max_transfer_bytes = 16 << 10;
+    ShardSim s(seed, o);
+    SeededRng rng = s.sim().DeriveRng("test");
+    if (!Converge(s, f, Range(kN), Range(kN), 10 * kSecond, 20 * kSecond)) return f;
+    const std::vector<int> holders = s.Holders();
+    const int leaver = holders[KeyBucket("big:0").value()];
+    // Two large values on the leaver: one under "big:0", one under the first key it holds after.
+    std::map<std::string, std::string> big;
+    for (int i = 0; big.size() < 2 && i < 100000; ++i) {
+      const std::string key = fmt::format("big:{}", i);
+      if (holders[KeyBucket(key).value()] != leaver) continue;
+      std::string value(300'000 + rng.Uniform(1000), '\0');
+      for (char& c : value) c = static_cast<char>(rng.Uniform(256));
+      if (!s.Put(leaver, key, value)) {
+        f.push_back("cannot store a large value on its holder");
+        return f;
+      }
+      big[key] = std::move(value);
+    }
+    s.StartWrites();
+    s.cluster().RunFor(Rand(rng, 500 * kMillisecond));
+    s.SetLeaving(leaver);
+    std::vector<int> rest = Without(Range(kN), leaver);
+    // The crash victim, and whether it held a large value's bucket when it crashed.
+    std::set<uint16_t> exposed;
+    if (rng.Uniform(2) == 0) {
+      const int victim = rest[rng.Uniform(rest.size())];
+      s.cluster().RunFor(Rand(rng, 800 * kMillisecond));
+      const std::vector<int> now = s.Holders();
+      for (const auto& [key, value] : big) {
+        const uint16_t b = KeyBucket(key).value();
+        if (now[b] == victim) exposed.insert(b);
+      }
+      s.Crash(victim);
+      s.cluster().RunFor(Rand(rng, 3 * kSecond));
+      s.Restart(victim);
+    }
+    if (!s.cluster().RunUntil(
+            [&] { return s.core(leaver)->Drained() && s.Converged(rest, Range(kN), nullptr); },
+            60 * kSecond, 20 * kMillisecond)) {
+      std::string why;
+      s.Converged(rest, Range(kN), &why);
+      f.push_back(fmt::format(
+          "node {} not drained within 60 s (drained={}, last failure: {}): "
+          "{}{}",
+          leaver, s.core(leaver)->Drained(), s.core(leaver)->last_failure(), why, s.Describe()));
+      return f;
+    }
+    if (!Quiesce(s, f, rest, Range(kN))) return f;
+    const std::vector<int> after = s.Holders();
+    for (const auto& [key, value] : big) {
+      const uint16_t b = KeyBucket(key).value();
+      if (exposed.count(b) > 0) continue;
+      const std::string* got = after[b] >= 0 ? s.Get(after[b], key) : nullptr;
+      if (got == nullptr) {
+        f.push_back(fmt::format("{} (bucket {}) lost", key, b));
+      } else if (*got != value) {
+        f.push_back(fmt::format("{} (bucket {}) has {} bytes, not the {} written", key, b,
+                                got->size(), value.size()));
+      }
+    }
+    if (s.oversized_requests() != 0) {
+      f.push_back(fmt::format("{} requests over the limit", s.oversized_requests()));
+    }
+    pieces += s.core(leaver)->counters().pieces_sent;
+    if (s.core(leaver)->counters().pieces_sent == 0) f.push_back("no chunk went in pieces");
+    CollectViolations(s, f);
+    return f;
+  });
+  std::printf("[  SUMMARY ] large values: %d seeds, %.1f pieces sent per leave\n", seeds,
+              static_cast<double>(pieces) / seeds);
+}
+
+// 3c. A leave that cannot complete: the others refuse any chunk over 100 KiB, and the leaver
+// holds a 300 KiB value. The leaver keeps the batch with that key (and the key) and keeps being
+// told to retry for as long as another node is not leaving (NextLeaveStep says wait, the last
+// failure says why); once the others announce their leave too, every node's step is "no taker"
+// within a bounded time.
+TEST(ShardingSim, LeaveThatCannotCompleteWaitsForATakerOnly) {
+  const int seeds = ForEachSeed([&](uint64_t seed) {
+    Failures f;
+    constexpr int kN = 3;
+    ShardSimOptions o = Options(kN);
+    o.core.max_assembly_bytes = 100 << 10;
+    o.core.max_transfer_bytes = 16 << 10;
+    ShardSim s(seed, o);
+    if (!Converge(s, f, Range(kN), Range(kN), 10 * kSecond, 20 * kSecond)) return f;
+    const std::vector<int> holders = s.Holders();
+    const std::string key = "big:0";
+    const uint16_t bucket = KeyBucket(key).value();
+    const int leaver = holders[bucket];
+    const std::string value(300'000, 'v');
+    if (!s.Put(leaver, key, value)) {
+      f.push_back("cannot store the large value");
+      return f;
+    }
+    s.SetLeaving(leaver);
+    auto step = [&](int i) {
+      ShardingCore* c = s.core(i);
+      return NextLeaveStep(c->Drained(), false, c->Takers().size(), c->send_batches());
+    };
+    // Long after every other bucket went, the leaver still holds the big key's batch, retrying.
+    s.cluster().RunFor(30 * kSecond);
+    ShardingCore* c = s.core(leaver);
+    const std::vector<uint16_t> held = c->HeldBuckets();
+    if (std::find(held.begin(), held.end(), bucket) == held.end()) {
+      f.push_back("the big key's bucket left the leaver");
+    }
+    if (held.size() > o.core.batch_buckets) {
+      f.push_back(fmt::format("the leaver still holds {} buckets", held.size()));
+    }
+    if (step(leaver) != LeaveStep::kWait) {
+      f.push_back(fmt::format("leaver's step {} with takers there", ToString(step(leaver))));
+    }
+    if (c->last_failure().find("exceeds") == std::string::npos) {
+      f.push_back("last failure: '" + c->last_failure() + "'");
+    }
+    const std::string* kept = s.Get(leaver, key);
+    if (kept == nullptr || *kept != value) f.push_back("the leaver lost the big value");
+    // Everyone leaves: nobody can take anything, and each node stops waiting.
+    for (int i : Without(Range(kN), leaver)) s.SetLeaving(i);
+    if (!s.cluster().RunUntil(
+            [&] {
+              for (int i : Range(kN)) {
+                const LeaveStep st = step(i);
+                if (st != LeaveStep::kNoTaker && st != LeaveStep::kDrained) return false;
+              }
+              return true;
+            },
+            20 * kSecond, 10 * kMillisecond)) {
+      f.push_back(fmt::format("steps {} {} {} 20 s after everyone left:{}", ToString(step(0)),
+                              ToString(step(1)), ToString(step(2)), s.Describe()));
+    }
+    if (step(leaver) != LeaveStep::kNoTaker) f.push_back("the leaver drained after all");
+    CollectViolations(s, f);
+    return f;
+  });
+  EXPECT_GT(seeds, 0);
 }
 
 // 4. One of five nodes crashes under writes: once SWIM declares it dead its buckets are adopted
