@@ -22,7 +22,8 @@
 // reached any of them it adopts no bucket (it owns nothing, CLUSTER INFO says cluster_state:fail,
 // writes answer CLUSTERDOWN) and keeps trying them: a restarted member must not form a cluster of
 // its own whose writes would be dropped as duplicates when it meets the others. A node that
-// remembers peers never adopts buckets while its view holds no other live member. new-cluster
+// started with remembered peers never adopts buckets while its view holds no other live member
+// (ShardingCore's alone_adopt_after_us is infinite for it). new-cluster
 // (`--new-cluster`) forgets the remembered peers for that start. A node that takes the whole
 // bucket space without having seen any other member says so (a warning in the log,
 // cluster_formed_alone:1 in INFO sharding).

@@ -41,8 +41,8 @@ TEST_F(PeersFile, MissingFileIsNoPeers) {
 }
 
 TEST_F(PeersFile, RoundTrip) {
-  const std::vector<Endpoint> want = {{"127.0.0.1", 17001}, {"node-2.example", 17002},
-                                      {"::1", 17003}};
+  const std::vector<Endpoint> want = {
+      {"127.0.0.1", 17001}, {"node-2.example", 17002}, {"::1", 17003}};
   ASSERT_TRUE(SavePeers(dir(), want).ok());
   auto got = LoadPeers(dir());
   ASSERT_TRUE(got.ok()) << got.error().message();
@@ -57,15 +57,15 @@ TEST_F(PeersFile, RoundTrip) {
 
 TEST_F(PeersFile, CorruptOrTruncatedFilesAreRefusedWithAMessage) {
   const std::vector<std::string> bad = {
-      "",                                                         // empty
-      "garbage\n",                                                // no header
-      "shoal-peers 1\n127.0.0.1:17001\n",                         // truncated: no end line
-      "shoal-peers 1\n127.0.0.1:17001\n127.0.0.1:170",            // cut in the middle
-      "shoal-peers 1\n127.0.0.1:17001\nend 2\n",                  // count mismatch
-      "shoal-peers 1\nnot an address\nend 1\n",                   // bad address
-      "shoal-peers 1\n127.0.0.1:0\nend 1\n",                      // port 0
-      "shoal-peers 1\nend 0\n127.0.0.1:17001\n",                  // text after the end
-      "shoal-peers 1\n127.0.0.1:17001\nend x\n",                  // bad count
+      "",                                                       // empty
+      "garbage\n",                                              // no header
+      "shoal-peers 1\n127.0.0.1:17001\n",                       // truncated: no end line
+      "shoal-peers 1\n127.0.0.1:17001\n127.0.0.1:170",          // cut in the middle
+      "shoal-peers 1\n127.0.0.1:17001\nend 2\n",                // count mismatch
+      "shoal-peers 1\nnot an address\nend 1\n",                 // bad address
+      "shoal-peers 1\n127.0.0.1:0\nend 1\n",                    // port 0
+      "shoal-peers 1\nend 0\n127.0.0.1:17001\n",                // text after the end
+      "shoal-peers 1\n127.0.0.1:17001\nend x\n",                // bad count
       std::string("shoal-peers 1\n\0\xff\xfe:1\nend 1\n", 26),  // binary junk
   };
   for (const std::string& text : bad) {
@@ -73,8 +73,7 @@ TEST_F(PeersFile, CorruptOrTruncatedFilesAreRefusedWithAMessage) {
     auto got = LoadPeers(dir());
     ASSERT_FALSE(got.ok()) << "accepted: " << testing::PrintToString(text);
     EXPECT_NE(got.error().message().find("peers"), std::string::npos) << got.error().message();
-    EXPECT_NE(got.error().message().find("remove it"), std::string::npos)
-        << got.error().message();
+    EXPECT_NE(got.error().message().find("remove it"), std::string::npos) << got.error().message();
   }
 }
 
