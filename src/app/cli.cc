@@ -228,6 +228,10 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
                    "repeatable, e.g. --replicated-map users=users:")
       ->type_name("NAME=PREFIX")
       ->allow_extra_args(false);
+  bool new_cluster = false;
+  serve->add_flag("--new-cluster", new_cluster,
+                  "Forget the peers remembered in --data-dir and form a new cluster (same as "
+                  "--set new-cluster=yes)");
   std::vector<std::string> sets;
   serve
       ->add_option("--set", sets,
@@ -379,6 +383,7 @@ Result<Invocation> ParseCommandLine(const std::vector<std::string>& args, const 
         secret ? std::string(kParamFlags[i].flag) : fmt::format("{} {}", kParamFlags[i].flag, v);
     sources.overrides.push_back({std::string(kParamFlags[i].param), v, std::move(origin)});
   }
+  if (new_cluster) sources.overrides.push_back({"new-cluster", "yes", "--new-cluster"});
   if (!replicated_maps.empty()) {
     std::string joined;
     for (const std::string& m : replicated_maps) joined += (joined.empty() ? "" : ",") + m;

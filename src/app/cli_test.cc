@@ -112,6 +112,15 @@ TEST(Cli, ServeFlags) {
   EXPECT_EQ(c.query_buffer_limit, 8 * kMb);
 }
 
+TEST(Cli, NewClusterFlag) {
+  Parsed r = Parse({"serve", "--new-cluster"});
+  ASSERT_TRUE(r.inv.ok()) << r.inv.error().message();
+  EXPECT_TRUE(r.inv->server.new_cluster);
+  Parsed d = Parse({"serve"});
+  ASSERT_TRUE(d.inv.ok());
+  EXPECT_FALSE(d.inv->server.new_cluster);
+}
+
 TEST(Cli, DedicatedFlagBeatsSetAndLastFlagWins) {
   Parsed r = Parse({"serve", "--port", "7000", "--set", "port=7001", "--port", "7002"});
   ASSERT_TRUE(r.inv.ok()) << r.inv.error().message();

@@ -275,9 +275,19 @@ TEST(ServerConfig, ClusterSettings) {
   EXPECT_FALSE(c.Set("cluster-enabled", "maybe"));
 }
 
+TEST(ServerConfig, NewCluster) {
+  ServerConfig c;
+  EXPECT_FALSE(c.new_cluster);
+  ASSERT_TRUE(c.Set("new-cluster", "yes"));
+  EXPECT_TRUE(c.new_cluster);
+  EXPECT_EQ(c.Get("new-cluster"), "yes");
+  EXPECT_FALSE(c.Set("new-cluster", "maybe"));
+  EXPECT_FALSE(c.SetAtRuntime("new-cluster", "no").ok());
+}
+
 TEST(ServerConfig, NamesAndParams) {
   std::vector<std::string> names = ServerConfig::Names();
-  EXPECT_EQ(names.size(), 30u);
+  EXPECT_EQ(names.size(), 31u);
   EXPECT_THAT(names, ::testing::Contains("client-query-buffer-limit"));
   EXPECT_THAT(names, ::testing::Not(::testing::Contains("config-file")));
   std::vector<ParamInfo> params = ServerConfig::Params();

@@ -346,6 +346,20 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig& c) { return std::string(c.cluster_enabled ? "yes" : "no"); }},
+    {"new-cluster", "",
+     "yes: forget the peers remembered in the data dir and form a new cluster if no seed answers",
+     false, false,
+     [](ServerConfig& c, std::string_view v) -> Status {
+       if (v == "yes") {
+         c.new_cluster = true;
+       } else if (v == "no") {
+         c.new_cluster = false;
+       } else {
+         return InvalidValue("argument must be 'yes' or 'no'");
+       }
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) { return std::string(c.new_cluster ? "yes" : "no"); }},
     {"data-dir", "", "directory keeping the node's identity (empty = new id at each start)", false,
      false,
      [](ServerConfig& c, std::string_view v) {

@@ -111,6 +111,9 @@ struct ServerConfig {
   // "cluster-enabled": no = this node serves every key itself, whatever the membership (one
   // node's keyspace, as before sharding); yes = buckets are spread over the members.
   bool cluster_enabled = true;
+  // "new-cluster": yes = ignore (and forget) the peers remembered in the data dir for this start,
+  // so a node that remembers a cluster may form a new one (see node/cluster.h).
+  bool new_cluster = false;
 
   // Replicated maps (issue 7). "replicated-maps": name=prefix,...; also the YAML section
   // "maps: {users: {mode: replicated, prefix: 'users:'}}" and --replicated-map NAME=PREFIX.

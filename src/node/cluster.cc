@@ -1,14 +1,22 @@
 #include "node/cluster.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 
+#include "common/crypto.h"
 #include "common/log.h"
 #include "node/engine.h"
 
@@ -19,22 +27,6 @@ constexpr std::string_view kPushPullMethod = "membership.pushpull";
 constexpr int64_t kPushPullTimeoutMs = 5000;
 constexpr std::string_view kDevelopmentCookie = "shoal-development-cookie";
 
-Status WriteFileAtomically(const std::filesystem::path& path, const std::string& content) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << content << "\n";
-    f.flush();
-    if (!f) {
-      return Error(std::make_error_code(std::errc::io_error), "cannot write " + tmp.string());
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Error(ec, "cannot rename " + tmp.string() + ": " + ec.message());
-  return Status::Ok();
-}
-
 std::string ReadFirstLine(const std::filesystem::path& path) {
   std::ifstream f(path);
   std::string line;
@@ -43,7 +35,120 @@ std::string ReadFirstLine(const std::filesystem::path& path) {
   return line;
 }
 
+constexpr std::string_view kPeersHeader = "shoal-peers 1";
+constexpr int64_t kPeersSaveIntervalUs = 1'000'000;
+constexpr int64_t kAloneLogIntervalUs = 10'000'000;
+constexpr int64_t kRequirepassCheckIntervalUs = 1'000'000;
+
+Error IoError(const std::string& what) {
+  return Error(std::error_code(errno, std::generic_category()), what + ": " + std::strerror(errno));
+}
+
 }  // namespace
+
+Status WriteFileAtomically(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return IoError("cannot create " + tmp);
+  const std::string data = content + "\n";
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      Error e = IoError("cannot write " + tmp);
+      ::close(fd);
+      return e;
+    }
+    done += static_cast<size_t>(n);
+  }
+  // The data must be on disk before the rename makes it the file: a crash in between must leave
+  // the old file or the new one, never an empty one.
+  if (::fsync(fd) != 0) {
+    Error e = IoError("cannot fsync " + tmp);
+    ::close(fd);
+    return e;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return IoError("cannot rename " + tmp);
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);  // the rename itself; best effort (some filesystems refuse)
+    ::close(dfd);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Endpoint>> LoadPeers(const std::string& data_dir) {
+  std::vector<Endpoint> peers;
+  if (data_dir.empty()) return peers;
+  const std::filesystem::path path = std::filesystem::path(data_dir) / kPeersFileName;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return peers;
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    return Error(std::make_error_code(std::errc::io_error), "cannot read " + path.string());
+  }
+  auto bad = [&](const std::string& why) {
+    return Error(std::make_error_code(std::errc::invalid_argument),
+                 fmt::format("{} is not a valid peers file ({}); remove it to start without the "
+                             "remembered peers (or start with --new-cluster)",
+                             path.string(), why));
+  };
+  std::string line;
+  if (!std::getline(f, line) || line != kPeersHeader) {
+    return bad(fmt::format("first line is not '{}'", kPeersHeader));
+  }
+  bool ended = false;
+  size_t lineno = 1;
+  while (std::getline(f, line)) {
+    ++lineno;
+    if (ended) {
+      if (line.empty()) continue;
+      return bad(fmt::format("line {}: text after the end line", lineno));
+    }
+    if (line.starts_with("end ")) {
+      size_t count = 0;
+      const std::string n = line.substr(4);
+      auto [p, err] = std::from_chars(n.data(), n.data() + n.size(), count);
+      if (err != std::errc() || p != n.data() + n.size() || count != peers.size()) {
+        return bad(fmt::format("line {}: end line '{}' does not match {} address(es)", lineno,
+                               line.substr(0, 64), peers.size()));
+      }
+      ended = true;
+      continue;
+    }
+    const bool printable = std::all_of(line.begin(), line.end(), [](char c) {
+      return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+    });
+    auto ep = printable ? Endpoint::Parse(line) : std::nullopt;
+    if (!ep || ep->port == 0) {
+      return bad(fmt::format("line {}: '{}' is not host:port", lineno, line.substr(0, 64)));
+    }
+    peers.push_back(std::move(*ep));
+  }
+  if (!ended) return bad("no end line: truncated");
+  return peers;
+}
+
+Status SavePeers(const std::string& data_dir, const std::vector<Endpoint>& peers) {
+  std::string text(kPeersHeader);
+  text += "\n";
+  for (const Endpoint& p : peers) text += p.ToString() + "\n";
+  text += fmt::format("end {}", peers.size());
+  return WriteFileAtomically((std::filesystem::path(data_dir) / kPeersFileName).string(), text);
+}
+
+std::string RequirepassFingerprint(std::string_view cookie, std::string_view password) {
+  if (password.empty()) return "none";
+  std::string data = "shoal-requirepass:";
+  data += password;
+  const Sha256Digest d = HmacSha256(cookie, data);
+  std::string hex;
+  for (size_t i = 0; i < 8; ++i) hex += fmt::format("{:02x}", d[i]);
+  return hex;
+}
 
 Result<NodeIdentity> LoadIdentity(const std::string& data_dir, Rng& rng) {
   if (data_dir.empty()) return NodeIdentity{membership::MemberId::Random(rng), Incarnation(0)};
@@ -62,7 +167,7 @@ Result<NodeIdentity> LoadIdentity(const std::string& data_dir, Rng& rng) {
     identity.id = *id;
   } else {
     identity.id = membership::MemberId::Random(rng);
-    Status st = WriteFileAtomically(id_path, identity.id.ToString());
+    Status st = WriteFileAtomically(id_path.string(), identity.id.ToString());
     if (!st.ok()) return st.error();
   }
   const auto inc_path = dir / "incarnation";
@@ -76,7 +181,7 @@ Result<NodeIdentity> LoadIdentity(const std::string& data_dir, Rng& rng) {
     }
   }
   identity.incarnation = Incarnation(inc);
-  Status st = WriteFileAtomically(inc_path, std::to_string(inc));
+  Status st = WriteFileAtomically(inc_path.string(), std::to_string(inc));
   if (!st.ok()) return st.error();
   return identity;
 }
@@ -88,8 +193,14 @@ ClusterNode::~ClusterNode() { Stop(); }
 
 std::vector<Endpoint> ClusterNode::ResolveSeeds() const {
   std::vector<Endpoint> seeds;
+  std::set<std::string> seen;
   for (const std::string& s : cfg_.seeds) {
-    if (auto ep = Endpoint::Parse(s)) seeds.push_back(*ep);
+    if (auto ep = Endpoint::Parse(s)) {
+      if (seen.insert(ep->ToString()).second) seeds.push_back(*ep);
+    }
+  }
+  for (const Endpoint& ep : remembered_) {
+    if (seen.insert(ep.ToString()).second) seeds.push_back(ep);
   }
   return seeds;
 }
@@ -98,6 +209,17 @@ Status ClusterNode::Start() {
   auto identity = LoadIdentity(cfg_.data_dir, rng_);
   if (!identity.ok()) return identity.error();
   identity_ = *identity;
+  auto remembered = LoadPeers(cfg_.data_dir);
+  if (!remembered.ok()) return remembered.error();
+  if (cfg_.new_cluster && !remembered->empty()) {
+    SHOAL_LOG_WARN(
+        "cluster: new-cluster is set: forgetting the {} peer(s) remembered in {}; this node "
+        "forms a new cluster unless a --seeds node answers",
+        remembered->size(), cfg_.data_dir);
+    std::error_code ec;
+    std::filesystem::remove(std::filesystem::path(cfg_.data_dir) / kPeersFileName, ec);
+    remembered->clear();
+  }
 
   std::string cookie = cfg_.cookie;
   if (cookie.empty()) {
@@ -136,12 +258,20 @@ Status ClusterNode::Start() {
   rpc_client_ = std::make_unique<net::RpcClient>(&loop_, cookie);
 
   advertise_ = Endpoint{host, port};
+  cookie_ = cookie;
+  for (Endpoint& ep : *remembered) {
+    if (ep != advertise_) remembered_.push_back(std::move(ep));
+  }
+  remembered_count_ = remembered_.size();
+  for (const Endpoint& ep : remembered_) saved_peers_.insert(ep.ToString());
   membership::MemberRecord self;
   self.id = identity_.id;
   self.address = advertise_;
   self.client_port = static_cast<uint16_t>(cfg_.port);
   self.http_port = static_cast<uint16_t>(std::max(cfg_.http_port, 0));
   self.roles = {"storage", "router"};
+  requirepass_fp_ = RequirepassFingerprint(cookie_, cfg_.requirepass);
+  self.labels[std::string(kRequirepassLabel)] = requirepass_fp_;
   membership::SwimConfig swim_cfg;
   swim_cfg.cookie = cookie;
   swim_ = std::make_unique<membership::Swim>(swim_cfg, self, clock_, rng_, *this,
@@ -149,12 +279,16 @@ Status ClusterNode::Start() {
   swim_->Join(ResolveSeeds());
   if (engine_ != nullptr && cfg_.cluster_enabled) {
     sharding::CoreOptions opts;
-    // Alone (no seeds, no discovery): serve at once; otherwise let the membership settle.
-    if (cfg_.seeds.empty() && cfg_.discovery_dns.empty()) {
+    // Alone (no seeds, no discovery, no remembered peers): serve at once; otherwise let the
+    // membership settle.
+    if (cfg_.seeds.empty() && cfg_.discovery_dns.empty() && remembered_.empty()) {
       opts.settle_us = 0;
     } else {
       opts.join_before_adopting = true;
     }
+    // A node that remembers a cluster never creates buckets on its own: they would duplicate the
+    // cluster's, and its writes would be dropped when it meets the others.
+    if (!remembered_.empty()) opts.alone_adopt_after_us = INT64_MAX;
     sharding_ = std::make_unique<ShardingDriver>(engine_, &loop_, rpc_client_.get(), identity_.id,
                                                  &clock_, opts);
     sharding_->Register(rpc_server_.get());
@@ -183,9 +317,16 @@ Status ClusterNode::Start() {
   });
   started_ = true;
   if (!cfg_.discovery_dns.empty()) dns_thread_ = std::thread([this] { DnsLoop(); });
-  SHOAL_LOG_INFO("cluster: node {} (incarnation {}) on {} (UDP+TCP), {} seed(s)",
-                 identity_.id.ToString(), identity_.incarnation.value(), advertise_.ToString(),
-                 cfg_.seeds.size());
+  SHOAL_LOG_INFO(
+      "cluster: node {} (incarnation {}) on {} (UDP+TCP), {} seed(s), {} remembered peer(s)",
+      identity_.id.ToString(), identity_.incarnation.value(), advertise_.ToString(),
+      cfg_.seeds.size(), remembered_.size());
+  if (!remembered_.empty() && sharding_ != nullptr) {
+    SHOAL_LOG_WARN(
+        "cluster: rejoining the cluster remembered in {}/{}: this node owns no buckets "
+        "(cluster_state:fail) until one of its {} remembered peer(s) answers",
+        cfg_.data_dir, kPeersFileName, remembered_.size());
+  }
   return Status::Ok();
 }
 
@@ -195,6 +336,9 @@ void ClusterNode::OnTick() {
   if (sharding_ != nullptr) sharding_->Tick();
   if (bus_ != nullptr) bus_->Tick();
   if (replicated_ != nullptr) replicated_->Tick();
+  WatchAlone();
+  MaybeSavePeers();
+  RefreshRequirepassLabel();
   std::lock_guard<std::mutex> lock(mu_);
   counters_ = swim_->counters();
   handshake_failures_ = rpc_server_->stats().handshake_failures;
@@ -208,10 +352,127 @@ void ClusterNode::Publish() {
     std::lock_guard<std::mutex> lock(mu_);
     table_ = snap;
   }
+  CheckRequirepass(*snap);
   if (engine_ != nullptr) engine_->PublishMembers(snap);
   if (sharding_ != nullptr) sharding_->OnView(snap);
   if (bus_ != nullptr) bus_->OnView(snap);
   if (replicated_ != nullptr) replicated_->OnView(snap);
+}
+
+void ClusterNode::WatchAlone() {
+  const auto table = swim_->Snapshot();
+  if (!reached_peer_.load()) {
+    for (const membership::Member& m : table->members()) {
+      if (m.record.id != identity_.id && (m.state == membership::MemberState::kAlive ||
+                                          m.state == membership::MemberState::kSuspect)) {
+        reached_peer_ = true;
+        if (!remembered_.empty()) {
+          SHOAL_LOG_INFO("cluster: reached member {} at {}: rejoining the cluster",
+                         m.record.id.ToString(), m.record.address.ToString());
+        }
+        break;
+      }
+    }
+  }
+  if (reached_peer_.load() || sharding_ == nullptr) return;
+  const int64_t now = clock_.MonotonicMicros();
+  if (!formed_alone_.load() && sharding_->snapshot().active > 0) {
+    formed_alone_ = true;
+    SHOAL_LOG_WARN(
+        "cluster: this node FORMED A NEW CLUSTER ON ITS OWN: it took the bucket space without "
+        "having seen any other member ({} seed(s), {} remembered peer(s)). If it should be part "
+        "of an existing cluster, its writes will be dropped when it joins one (shoal join).",
+        cfg_.seeds.size(), remembered_.size());
+  }
+  if (!remembered_.empty() && now >= next_alone_log_us_) {
+    if (next_alone_log_us_ != 0) {
+      SHOAL_LOG_WARN(
+          "cluster: none of the {} remembered peer(s) answers yet; this node owns no buckets "
+          "(cluster_state:fail) and keeps trying them. To form a new cluster instead, restart "
+          "it with --new-cluster (or remove {}/{})",
+          remembered_.size(), cfg_.data_dir, kPeersFileName);
+    }
+    next_alone_log_us_ = now + kAloneLogIntervalUs;
+  }
+}
+
+void ClusterNode::MaybeSavePeers() {
+  if (cfg_.data_dir.empty()) return;
+  const int64_t now = clock_.MonotonicMicros();
+  if (now < next_peers_save_us_) return;
+  const auto table = swim_->Snapshot();
+  if (table->version() == peers_version_) return;
+  peers_version_ = table->version();
+  std::set<std::string> addrs;
+  std::vector<Endpoint> peers;
+  for (const membership::Member& m : table->members()) {
+    if (m.record.id == identity_.id || m.record.address.port == 0) continue;
+    if (m.record.address == advertise_) continue;
+    if (addrs.insert(m.record.address.ToString()).second) peers.push_back(m.record.address);
+  }
+  // A view of only itself (everyone forgotten) does not erase what the node remembers.
+  if (peers.empty() || addrs == saved_peers_) return;
+  next_peers_save_us_ = now + kPeersSaveIntervalUs;
+  Status st = SavePeers(cfg_.data_dir, peers);
+  if (!st.ok()) {
+    SHOAL_LOG_WARN("cluster: cannot save the peers file: {}", st.error().message());
+    return;
+  }
+  saved_peers_ = std::move(addrs);
+  SHOAL_LOG_DEBUG("cluster: remembered {} peer(s) in {}/{}", peers.size(), cfg_.data_dir,
+                  kPeersFileName);
+}
+
+void ClusterNode::RefreshRequirepassLabel() {
+  if (engine_ == nullptr) return;
+  const int64_t now = clock_.MonotonicMicros();
+  if (now < next_requirepass_check_us_) return;
+  next_requirepass_check_us_ = now + kRequirepassCheckIntervalUs;
+  const std::string fp = RequirepassFingerprint(cookie_, engine_->Config().requirepass);
+  if (fp == requirepass_fp_ || swim_->phase() != membership::Swim::Phase::kRunning) return;
+  membership::MemberRecord rec = swim_->self();
+  rec.labels[std::string(kRequirepassLabel)] = fp;
+  Status st = swim_->UpdateSelf(rec);
+  if (!st.ok()) {
+    SHOAL_LOG_WARN("cluster: cannot advertise the new requirepass fingerprint: {}",
+                   st.error().message());
+    return;
+  }
+  requirepass_fp_ = fp;
+  warned_fp_.clear();  // compare everyone again against the new setting
+  Publish();
+}
+
+void ClusterNode::CheckRequirepass(const membership::MemberTable& table) {
+  size_t mismatched = 0;
+  for (const membership::Member& m : table.members()) {
+    if (m.record.id == identity_.id) continue;
+    if (m.state != membership::MemberState::kAlive &&
+        m.state != membership::MemberState::kSuspect) {
+      continue;
+    }
+    auto it = m.record.labels.find(std::string(kRequirepassLabel));
+    if (it == m.record.labels.end()) continue;  // a build that does not advertise it
+    if (it->second == requirepass_fp_) {
+      warned_fp_.erase(m.record.id);
+      continue;
+    }
+    ++mismatched;
+    auto [w, fresh] = warned_fp_.try_emplace(m.record.id, it->second);
+    if (!fresh && w->second == it->second) continue;
+    w->second = it->second;
+    const bool mine_set = requirepass_fp_ != "none";
+    const bool theirs_set = it->second != "none";
+    SHOAL_LOG_WARN(
+        "cluster: member {} at {} has a different requirepass ({}): requirepass is checked only "
+        "by the node a client connects to, and commands it forwards run without AUTH on the "
+        "owner; set the same requirepass on every node",
+        m.record.id.ToString(), m.record.address.ToString(),
+        mine_set && theirs_set ? "both set, different passwords"
+        : mine_set             ? "set here, none there"
+                               : "none here, set there");
+  }
+  requirepass_mismatched_ = mismatched;
 }
 
 void ClusterNode::SendPacket(const Endpoint& to, std::string packet) {

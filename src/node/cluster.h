@@ -15,13 +15,34 @@
 // `incarnation`; a restart starts one incarnation higher, so its first Alive beats what the
 // cluster last heard of it. Without a data dir every start is a new member.
 //
+// Remembered peers (like Redis Cluster's nodes.conf): with a data dir the node keeps the cluster
+// addresses of the other members it knows in `peers`, rewritten atomically (tmp, fsync, rename)
+// at most once a second when that set changes (never emptied by a view that holds only itself).
+// At boot they are seeds in addition to --seeds. While the node remembers peers and has not yet
+// reached any of them it adopts no bucket (it owns nothing, CLUSTER INFO says cluster_state:fail,
+// writes answer CLUSTERDOWN) and keeps trying them: a restarted member must not form a cluster of
+// its own whose writes would be dropped as duplicates when it meets the others. A node that
+// started with remembered peers never adopts buckets while its view holds no other live member
+// (ShardingCore's alone_adopt_after_us is infinite for it). new-cluster
+// (`--new-cluster`) forgets the remembered peers for that start. A node that takes the whole
+// bucket space without having seen any other member says so (a warning in the log,
+// cluster_formed_alone:1 in INFO sharding).
+//
+// requirepass is checked only by the node a client connects to. So that differing settings are
+// noticed, each node advertises a fingerprint of its requirepass (RequirepassFingerprint, never
+// the password) as the member label `requirepass-fp`, and warns once per peer whose fingerprint
+// differs from its own (INFO membership: requirepass_mismatched_peers).
+//
 // Thread-safety: Start/Stop/Leave from the main thread; members() from any thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,6 +71,26 @@ struct NodeIdentity {
 // Loads the identity from `data_dir` (creating it on first start) and records the incarnation of
 // this start. With an empty data_dir: a fresh random id at incarnation 0.
 Result<NodeIdentity> LoadIdentity(const std::string& data_dir, Rng& rng);
+
+// The remembered peers file, `<data_dir>/peers`: a header line "shoal-peers 1", one cluster
+// address (host:port) per line, and a trailer "end <count>" so that a truncated file is told
+// from a short one.
+inline constexpr std::string_view kPeersFileName = "peers";
+// The addresses in the file; none if it does not exist. A file that is not in that format
+// (corrupt, truncated, a bad address) is an error naming the file and how to recover (remove it),
+// never a crash.
+Result<std::vector<Endpoint>> LoadPeers(const std::string& data_dir);
+// Replaces the file with `peers` atomically (tmp file, fsync, rename, fsync of the directory).
+Status SavePeers(const std::string& data_dir, const std::vector<Endpoint>& peers);
+// Writes `content` and a newline to `path` atomically (tmp file, fsync, rename, directory fsync).
+Status WriteFileAtomically(const std::string& path, const std::string& content);
+
+// The member label holding a node's requirepass fingerprint.
+inline constexpr std::string_view kRequirepassLabel = "requirepass-fp";
+// "none" for an empty password; else the first 8 bytes, in hex, of HMAC-SHA256 keyed by the
+// cluster cookie of the password: equal passwords give equal fingerprints within one cluster,
+// and the label reveals nothing usable without the cookie.
+std::string RequirepassFingerprint(std::string_view cookie, std::string_view password);
 
 class ClusterNode final : public membership::SwimOutput {
  public:
@@ -91,6 +132,14 @@ class ClusterNode final : public membership::SwimOutput {
   // Counters, read on the control thread and copied (any thread).
   membership::SwimCounters counters() const;
   uint64_t rpc_handshake_failures() const;
+  // Remembered peers (see the header comment). Any thread.
+  size_t remembered_peers() const { return remembered_count_; }
+  // Whether this node has seen another live member since it started.
+  bool reached_peer() const { return reached_peer_.load(); }
+  // Whether this node took the bucket space before it saw any other member.
+  bool formed_alone() const { return formed_alone_.load(); }
+  // Live peers whose requirepass fingerprint differs from this node's.
+  size_t requirepass_mismatched_peers() const { return requirepass_mismatched_.load(); }
 
   // SwimOutput (control thread).
   void SendPacket(const Endpoint& to, std::string packet) override;
@@ -100,6 +149,14 @@ class ClusterNode final : public membership::SwimOutput {
  private:
   void Publish();
   void OnTick();
+  // Rewrites the peers file if the members' addresses changed (at most once a second).
+  void MaybeSavePeers();
+  // Notices peers whose requirepass fingerprint differs (control thread, on every new view).
+  void CheckRequirepass(const membership::MemberTable& table);
+  // Re-advertises the fingerprint after CONFIG SET requirepass (control thread).
+  void RefreshRequirepassLabel();
+  // Tracks reached_peer_/formed_alone_ and logs the node's lone state (control thread).
+  void WatchAlone();
   std::vector<Endpoint> ResolveSeeds() const;
   // DNS discovery: resolves cfg_.discovery_dns every 5 s on its own thread (getaddrinfo blocks)
   // and hands addresses not seen before to the core as seeds.
@@ -123,6 +180,22 @@ class ClusterNode final : public membership::SwimOutput {
   std::unique_ptr<ReplicatedDriver> replicated_;
   uint64_t published_version_ = 0;
   bool started_ = false;
+  std::string cookie_;
+
+  // Remembered peers and the lone-node state (written on the control thread).
+  std::vector<Endpoint> remembered_;
+  std::atomic<size_t> remembered_count_{0};
+  std::atomic<bool> reached_peer_{false};
+  std::atomic<bool> formed_alone_{false};
+  std::set<std::string> saved_peers_;
+  int64_t next_peers_save_us_ = 0;
+  uint64_t peers_version_ = 0;  // the view last compared with the file
+  int64_t next_alone_log_us_ = 0;
+  // requirepass fingerprints.
+  std::string requirepass_fp_;
+  int64_t next_requirepass_check_us_ = 0;
+  std::map<membership::MemberId, std::string> warned_fp_;  // peer -> fingerprint warned about
+  std::atomic<size_t> requirepass_mismatched_{0};
 
   mutable std::mutex mu_;
   std::shared_ptr<const membership::MemberTable> table_;  // guarded by mu_

@@ -8,7 +8,12 @@
 // member that leads none (masters without slots, ordered by id; members without a client port are
 // skipped), then this node if neither named it. A listed leader that the member table has as
 // suspect is flagged "fail?", dead or left "fail" (SHARDS health "fail"); a leader the table does
-// not know (or no table at all) counts as healthy.
+// not know (or no table at all) counts as healthy in NODES and SHARDS.
+//
+// CLUSTER INFO: cluster_slots_assigned counts buckets with an owner in the map; of those,
+// cluster_slots_pfail are a suspect owner's, cluster_slots_fail a dead, left or unknown (not in
+// the member table) owner's, cluster_slots_ok the rest. cluster_state is ok exactly when every
+// bucket is assigned and none fails, i.e. every bucket has a live (alive or suspect) owner.
 //
 // Formats are Redis 7.0's: SLOTS entries [start, end, [ip, port, id, {}]], SHARDS
 // [{"slots": [s, e, ...], "nodes": [{id, port, ip, endpoint, role, replication-offset, health}]}],

@@ -220,7 +220,12 @@ std::string ClusterInfoText(const ClusterView& v) {
     owning.insert(r.set_index);
     const uint32_t n = static_cast<uint32_t>(r.last) - r.first + 1;
     assigned += n;
-    switch (HealthOf(v, sets[r.set_index].leader)) {
+    // An owner this node's view does not know (never seen, or forgotten) is no live owner: its
+    // buckets fail as a dead one's do.
+    const MemberId& leader = sets[r.set_index].leader;
+    const bool unknown =
+        v.members != nullptr && leader != v.self && v.members->Find(leader) == nullptr;
+    switch (unknown ? Health::kFail : HealthOf(v, leader)) {
       case Health::kOk:
         break;
       case Health::kPfail:
@@ -233,7 +238,10 @@ std::string ClusterInfoText(const ClusterView& v) {
   }
   const uint64_t epoch = v.map->epoch().value();
   std::string s;
-  s += fmt::format("cluster_state:{}\r\n", assigned == kNumBuckets ? "ok" : "fail");
+  // As Redis with full coverage required: ok only if every bucket has a live owner (a suspect
+  // owner, PFAIL, still counts as live).
+  const bool ok = assigned == kNumBuckets && fail == 0;
+  s += fmt::format("cluster_state:{}\r\n", ok ? "ok" : "fail");
   s += fmt::format("cluster_slots_assigned:{}\r\n", assigned);
   s += fmt::format("cluster_slots_ok:{}\r\n", assigned - pfail - fail);
   s += fmt::format("cluster_slots_pfail:{}\r\n", pfail);

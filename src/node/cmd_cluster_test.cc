@@ -238,6 +238,51 @@ TEST_F(ClusterReplies, InfoCountsFailingAndUnownedBuckets) {
       << text;
 }
 
+// A dead owner fails its buckets and the cluster, even when every bucket is still assigned (the
+// map still names it): its buckets answer nothing until they are adopted.
+TEST_F(ClusterReplies, InfoFailsWhileAnOwnerIsDead) {
+  members = Members(MemberState::kDead);
+  view.members = members.get();
+  const int a_buckets = 100 + (5460 - 200 + 1) + 1;
+  const std::string text = ClusterInfoText(view);
+  EXPECT_NE(text.find("cluster_state:fail\r\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("cluster_slots_assigned:16384\r\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("cluster_slots_ok:" + std::to_string(16384 - a_buckets) + "\r\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("cluster_slots_pfail:0\r\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("cluster_slots_fail:" + std::to_string(a_buckets) + "\r\n"),
+            std::string::npos)
+      << text;
+}
+
+// A suspect owner (PFAIL) still serves: the state stays ok, as in Redis.
+TEST_F(ClusterReplies, InfoStaysOkWhileAnOwnerIsOnlySuspect) {
+  members = Members(MemberState::kAlive, MemberState::kSuspect);
+  view.members = members.get();
+  const std::string text = ClusterInfoText(view);
+  EXPECT_NE(text.find("cluster_state:ok\r\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("cluster_slots_fail:0\r\n"), std::string::npos) << text;
+}
+
+// An owner the member table does not know (forgotten, or named by a map from elsewhere) is no
+// live owner either.
+TEST_F(ClusterReplies, InfoFailsTheBucketsOfAnUnknownOwner) {
+  std::vector<Member> ms = {MakeMember(kA, 1, MemberState::kAlive, 7001),
+                            MakeMember(kB, 2, MemberState::kAlive, 7002)};
+  members = std::make_shared<const MemberTable>(3, kB, std::move(ms));
+  view.members = members.get();
+  const int c_buckets = (15999 - 10923 + 1) + (16383 - 16001 + 1);
+  const std::string text = ClusterInfoText(view);
+  EXPECT_NE(text.find("cluster_state:fail\r\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("cluster_slots_fail:" + std::to_string(c_buckets) + "\r\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("cluster_slots_ok:" + std::to_string(16384 - c_buckets) + "\r\n"),
+            std::string::npos)
+      << text;
+}
+
 TEST_F(ClusterReplies, BeforeAnyMapAndWithoutControlPlane) {
   const BucketMap empty;
   view.map = &empty;

@@ -386,6 +386,9 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
         s += fmt::format("buckets_lost_with_dead_nodes:{}\r\nbuckets_dropped_duplicates:{}\r\n",
                          k.lost, k.dropped);
         s += fmt::format("maps_published:{}\r\n", k.maps_published);
+        s += fmt::format("remembered_peers:{}\r\npeer_reached:{}\r\ncluster_formed_alone:{}\r\n",
+                         cluster->remembered_peers(), cluster->reached_peer() ? 1 : 0,
+                         cluster->formed_alone() ? 1 : 0);
       }
       s += fmt::format("forwarded_batches:{}\r\nforwarded_commands:{}\r\nheld_writes:{}\r\n\r\n",
                        ss.forwarded_batches, ss.forwarded_ops, ss.held_writes);
@@ -446,6 +449,8 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
         s += fmt::format("swim_malformed_packets:{}\r\nswim_push_pulls_merged:{}\r\n", c.malformed,
                          c.push_pulls_merged);
         s += fmt::format("rpc_handshake_failures:{}\r\n", cluster->rpc_handshake_failures());
+        s += fmt::format("requirepass_mismatched_peers:{}\r\n",
+                         cluster->requirepass_mismatched_peers());
       }
       s += "\r\n";
     }
