@@ -287,7 +287,7 @@ TEST(ServerConfig, NewCluster) {
 
 TEST(ServerConfig, NamesAndParams) {
   std::vector<std::string> names = ServerConfig::Names();
-  EXPECT_EQ(names.size(), 31u);
+  EXPECT_EQ(names.size(), 32u);
   EXPECT_THAT(names, ::testing::Contains("client-query-buffer-limit"));
   EXPECT_THAT(names, ::testing::Not(::testing::Contains("config-file")));
   std::vector<ParamInfo> params = ServerConfig::Params();

@@ -360,6 +360,31 @@ const Param kParams[] = {
        return Status::Ok();
      },
      [](const ServerConfig& c) { return std::string(c.new_cluster ? "yes" : "no"); }},
+    {"enable-debug-command", "",
+     "who may run DEBUG: no, local (loopback clients) or yes (everyone)", false, false,
+     [](ServerConfig& c, std::string_view v) -> Status {
+       if (v == "no") {
+         c.enable_debug_command = ServerConfig::DebugCommand::kNo;
+       } else if (v == "local") {
+         c.enable_debug_command = ServerConfig::DebugCommand::kLocal;
+       } else if (v == "yes") {
+         c.enable_debug_command = ServerConfig::DebugCommand::kYes;
+       } else {
+         return InvalidValue("argument must be 'no', 'local' or 'yes'");
+       }
+       return Status::Ok();
+     },
+     [](const ServerConfig& c) {
+       switch (c.enable_debug_command) {
+         case ServerConfig::DebugCommand::kLocal:
+           return std::string("local");
+         case ServerConfig::DebugCommand::kYes:
+           return std::string("yes");
+         case ServerConfig::DebugCommand::kNo:
+           break;
+       }
+       return std::string("no");
+     }},
     {"data-dir", "", "directory keeping the node's identity (empty = new id at each start)", false,
      false,
      [](ServerConfig& c, std::string_view v) {

@@ -114,6 +114,10 @@ struct ServerConfig {
   // "new-cluster": yes = ignore (and forget) the peers remembered in the data dir for this start,
   // so a node that remembers a cluster may form a new one (see node/cluster.h).
   bool new_cluster = false;
+  // "enable-debug-command": who may run DEBUG (as Redis 7): no one, local = clients connected
+  // over loopback, yes = everyone. Start-up only.
+  enum class DebugCommand { kNo, kLocal, kYes };
+  DebugCommand enable_debug_command = DebugCommand::kNo;
 
   // Replicated maps (issue 7). "replicated-maps": name=prefix,...; also the YAML section
   // "maps: {users: {mode: replicated, prefix: 'users:'}}" and --replicated-map NAME=PREFIX.

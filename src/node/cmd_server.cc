@@ -152,6 +152,38 @@ DispatchResult Select(Engine&, resp::Connection*, Args a, resp::ReplyBuilder* ou
   return kDone;
 }
 
+// DEBUG SLEEP seconds: blocks the client's worker, as Redis's blocks its server. Allowed only by
+// enable-debug-command (as Redis 7, off by default): it exists to test what a busy worker does
+// to the rest of the node.
+DispatchResult Debug(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* out) {
+  using Who = config::ServerConfig::DebugCommand;
+  const Who who = e.Config().enable_debug_command;
+  const std::string& peer = c->peer();
+  const bool local = peer.rfind("127.", 0) == 0 || peer.rfind("[::1]", 0) == 0 ||
+                     peer.rfind("::1", 0) == 0 || peer.rfind("unix", 0) == 0;
+  if (who == Who::kNo || (who == Who::kLocal && !local)) {
+    out->Error(
+        "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
+        "you can run it from a local connection, otherwise you need to set this option in the "
+        "configuration file, and then restart the server.");
+    return kDone;
+  }
+  if (Lower(a[1]) == "sleep" && a.size() == 3) {
+    double seconds = 0;
+    if (!ParseDouble(a[2], &seconds) || seconds < 0 || seconds > 3600) {
+      out->Error("ERR value is not a valid float");
+      return kDone;
+    }
+    SHOAL_LOG_WARN("DEBUG SLEEP {} from client id={} addr={}: this worker stops serving", seconds,
+                   c->id(), peer);
+    ::usleep(static_cast<useconds_t>(seconds * 1e6));
+    out->Ok();
+    return kDone;
+  }
+  out->Error(fmt::format("ERR unknown subcommand '{}'. Try DEBUG HELP.", a[1]));
+  return kDone;
+}
+
 DispatchResult Quit(Engine&, resp::Connection* c, Args, resp::ReplyBuilder* out) {
   out->Ok();
   c->CloseAfterReply();
@@ -634,6 +666,8 @@ constexpr uint32_t kC = kCmdConnection;
 const CommandSpec kServerCommands[] = {
     {"ping", -1, kC | kCmdFast, 0, 0, 0, nullptr, Ping, "connection",
      "Returns the server's liveliness response."},
+    {"debug", -2, kC | kCmdAdmin, 0, 0, 0, nullptr, Debug, "server",
+     "A debugging command (shoal: SLEEP only), allowed by enable-debug-command."},
     {"echo", 2, kC | kCmdFast, 0, 0, 0, nullptr, Echo, "connection", "Returns the given string."},
     {"auth", -2, kC | kCmdNoAuth | kCmdFast, 0, 0, 0, nullptr, Auth, "connection",
      "Authenticates the connection."},

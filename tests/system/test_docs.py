@@ -20,11 +20,11 @@ NOT_COMMANDS = {
     "XX", "GT", "LT", "EX", "PX", "EXAT", "PXAT", "KEEPTTL", "SLOTS", "SHARDS", "NODES", "NUMPAT",
     "NUMSUB", "CHANNELS", "ACTIVE", "SENDING", "RECEIVING", "GARBAGE", "AMD", "JSON", "YAML",
     "HTTP", "TCP", "UDP", "RESP", "RESP2", "RESP3", "HLC", "LWW", "SWIM", "API", "CLI", "TTL_",
-    "FORCE", "SIGTERM", "SIGKILL", "SIGINT", "LATE",
+    "FORCE", "SIGTERM", "SIGKILL", "SIGINT", "LATE", "FORMED",
 }
 # Commands the docs name as not supported: the node must refuse them.
-UNSUPPORTED = {"BGSAVE", "MULTI", "EXEC", "WATCH", "EVAL", "FUNCTION", "OBJECT", "DEBUG",
-               "MONITOR", "SHUTDOWN"}
+UNSUPPORTED = {"BGSAVE", "MULTI", "EXEC", "WATCH", "EVAL", "FUNCTION", "OBJECT", "MONITOR",
+               "SHUTDOWN"}
 # CLUSTER subcommands the docs name as not supported.
 UNSUPPORTED_SUB = {"REPLICAS", "FAILOVER", "MEET", "ADDSLOTS", "SETSLOT"}
 

@@ -176,6 +176,22 @@ class RuntimeMaxClientsTest(unittest.TestCase):
                     s.close()
 
 
+class DebugCommandTest(ServerTestCase):
+    server_kwargs = {"threads": 1}
+
+    def test_debug_is_refused_unless_enabled(self):
+        reader = RespReader(self.raw())
+        reply = reader.command("DEBUG", "SLEEP", "0")
+        self.assertIsInstance(reply, RespError)
+        self.assertIn("enable-debug-command", str(reply))
+
+    def test_debug_sleep_when_enabled_locally(self):
+        with ShoalServer(threads=1, settings={"enable-debug-command": "local"}) as server:
+            reader = RespReader(server.raw())
+            self.assertEqual(reader.command("DEBUG", "SLEEP", "0.01"), b"OK")
+            self.assertIsInstance(reader.command("DEBUG", "NOPE"), RespError)
+
+
 class TouchTest(ServerTestCase):
     server_kwargs = {"threads": 2}
 

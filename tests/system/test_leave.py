@@ -288,7 +288,7 @@ class StuckLeaveTest(unittest.TestCase):
 
 class BusyWorkerLeaveTest(unittest.TestCase):
     def setUp(self):
-        self.nodes = start_nodes([{}, {}])
+        self.nodes = start_nodes([{"settings": {"enable-debug-command": "local"}}, {}])
         self.addCleanup(self._stop)
         wait_settled(self.nodes, timeout=SETTLE_TIMEOUT)
 
@@ -302,11 +302,10 @@ class BusyWorkerLeaveTest(unittest.TestCase):
         key = key_owned_by(owners, leaver, "a" * 60 + ":")
         with leaver.client() as c:
             c.set(key, "x")
-        # KEYS with ~C(60, 12) backtracking steps: far longer than this test.
+        # DEBUG SLEEP holds the node's only worker far longer than this test.
         busy = leaver.raw(timeout=5)
         self.addCleanup(busy.close)
-        pattern = "*a" * 12 + "*b"
-        busy.sendall(b"*2\r\n$4\r\nKEYS\r\n$%d\r\n%s\r\n" % (len(pattern), pattern.encode()))
+        busy.sendall(b"*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$2\r\n60\r\n")
 
         def worker_busy():  # one worker: a PING on a new connection goes unanswered
             try:
@@ -316,7 +315,7 @@ class BusyWorkerLeaveTest(unittest.TestCase):
             except redis.TimeoutError:
                 return True
 
-        wait_until(worker_busy, timeout=10, message="the worker busy with KEYS")
+        wait_until(worker_busy, timeout=10, message="the worker busy with DEBUG SLEEP")
         leaver.send_sigterm()
         try:
             wait_until(lambda: "signal 15 received" in leaver.log(), timeout=5,
