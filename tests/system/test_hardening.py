@@ -2,8 +2,11 @@
 sends — exponential glob patterns, long KEYS, replies that could never be sent, HTTP requests on
 the RESP port, maxclients changed at run time, TOUCH."""
 
+import pathlib
 import select
 import socket
+import subprocess
+import sys
 import time
 import unittest
 
@@ -190,6 +193,35 @@ class DebugCommandTest(ServerTestCase):
             reader = RespReader(server.raw())
             self.assertEqual(reader.command("DEBUG", "SLEEP", "0.01"), b"OK")
             self.assertIsInstance(reader.command("DEBUG", "NOPE"), RespError)
+
+
+class ExampleHandlerTest(unittest.TestCase):
+    """docs/examples/echo_handler.py keeps serving when its connection is killed."""
+
+    def test_echo_handler_reconnects_and_serves_again(self):
+        example = pathlib.Path(__file__).resolve().parents[2] / "docs" / "examples" / "echo_handler.py"
+        with ShoalServer(threads=1) as server:
+            r = RespReader(server.raw())
+            self.assertEqual(r.command("BUS.CREATE", "svc", "REQUEST", "round_robin"), b"OK")
+            proc = subprocess.Popen([sys.executable, str(example), str(server.port), "svc"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                def served(payload):
+                    reply = r.command("BUS.REQUEST", "svc", "k", payload, "TIMEOUT", "2000")
+                    return reply == b"echo:" + payload.encode()
+
+                wait_until(lambda: served("one"), timeout=10, message="the handler serving")
+                # Kill the handler's connection (a node restart or a proxy looks the same).
+                handlers = [c for c in r.command("CLIENT", "LIST").decode().splitlines()
+                            if "cmd=bus.serve" in c or "cmd=bus.reply" in c]
+                self.assertEqual(len(handlers), 1, handlers)
+                cid = handlers[0].split("id=")[1].split()[0]
+                self.assertEqual(r.command("CLIENT", "KILL", "ID", cid), 1)
+                wait_until(lambda: served("two"), timeout=15, message="the handler back")
+                self.assertIsNone(proc.poll())
+            finally:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 class TouchTest(ServerTestCase):
