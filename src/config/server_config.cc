@@ -64,6 +64,14 @@ std::string NormalizeName(std::string_view name) {
 
 Error InvalidValue(std::string message) { return Error(Errc::kInvalidValue, std::move(message)); }
 
+Status AssignYesNo(std::string_view v, bool& field) {
+  if (v != "yes" && v != "no") return InvalidValue("argument must be 'yes' or 'no'");
+  field = v == "yes";
+  return Status::Ok();
+}
+
+std::string YesNo(bool value) { return value ? "yes" : "no"; }
+
 Error OutOfRange(int64_t min, int64_t max) {
   return InvalidValue(fmt::format("argument must be between {} and {} inclusive", min, max));
 }
@@ -334,32 +342,13 @@ const Param kParams[] = {
        return std::string(c.cluster_redirect ? "redirect" : "forward");
      }},
     {"cluster-enabled", "", "yes: spread buckets over the cluster; no: serve every key here", false,
-     false,
-     [](ServerConfig& c, std::string_view v) -> Status {
-       if (v == "yes") {
-         c.cluster_enabled = true;
-       } else if (v == "no") {
-         c.cluster_enabled = false;
-       } else {
-         return InvalidValue("argument must be 'yes' or 'no'");
-       }
-       return Status::Ok();
-     },
-     [](const ServerConfig& c) { return std::string(c.cluster_enabled ? "yes" : "no"); }},
+     false, [](ServerConfig& c, std::string_view v) { return AssignYesNo(v, c.cluster_enabled); },
+     [](const ServerConfig& c) { return YesNo(c.cluster_enabled); }},
     {"new-cluster", "",
      "yes: forget the peers remembered in the data dir and form a new cluster if no seed answers",
      false, false,
-     [](ServerConfig& c, std::string_view v) -> Status {
-       if (v == "yes") {
-         c.new_cluster = true;
-       } else if (v == "no") {
-         c.new_cluster = false;
-       } else {
-         return InvalidValue("argument must be 'yes' or 'no'");
-       }
-       return Status::Ok();
-     },
-     [](const ServerConfig& c) { return std::string(c.new_cluster ? "yes" : "no"); }},
+     [](ServerConfig& c, std::string_view v) { return AssignYesNo(v, c.new_cluster); },
+     [](const ServerConfig& c) { return YesNo(c.new_cluster); }},
     {"enable-debug-command", "",
      "who may run DEBUG: no, local (loopback clients) or yes (everyone)", false, false,
      [](ServerConfig& c, std::string_view v) -> Status {

@@ -125,9 +125,13 @@ def write_small(nodes, owners, count):
 KEPT = re.compile(r"exiting with (\d+) bucket\(s\) \((.*?)\) and about (\d+) keys kept here")
 
 
-class LargeValueLeaveTest(unittest.TestCase):
+class LeaveClusterTest(unittest.TestCase):
+    """A fresh cluster per test: one node per entry of `specs` (ClusterNode kwargs)."""
+
+    specs = [{}, {}, {}]
+
     def setUp(self):
-        self.nodes = start_nodes([{}, {}, {}])
+        self.nodes = start_nodes(self.specs)
         self.addCleanup(self._stop)
         wait_settled(self.nodes, timeout=SETTLE_TIMEOUT)
 
@@ -135,6 +139,8 @@ class LargeValueLeaveTest(unittest.TestCase):
         for n in self.nodes:
             n.stop()
 
+
+class LargeValueLeaveTest(LeaveClusterTest):
     def test_leave_hands_over_values_larger_than_a_frame(self):
         leaver = self.nodes[1]
         owners = slot_owners(self.nodes[0])
@@ -180,16 +186,7 @@ class LargeValueLeaveTest(unittest.TestCase):
         self.assertEqual(wrong, [], f"{len(wrong)} small keys lost or wrong")
 
 
-class AllLeavingTest(unittest.TestCase):
-    def setUp(self):
-        self.nodes = start_nodes([{}, {}, {}])
-        self.addCleanup(self._stop)
-        wait_settled(self.nodes, timeout=SETTLE_TIMEOUT)
-
-    def _stop(self):
-        for n in self.nodes:
-            n.stop()
-
+class AllLeavingTest(LeaveClusterTest):
     def test_every_node_exits_and_logs_what_it_kept(self):
         # A leave request with a body that is not {"force": bool} is refused, and leaves nothing.
         for body in (b'{"force": "yes"}', b"[1]", b"{"):
@@ -222,25 +219,20 @@ class AllLeavingTest(unittest.TestCase):
         self.assertLessEqual(kept, NUM_BUCKETS)
 
 
-class StuckLeaveTest(unittest.TestCase):
+class StuckLeaveTest(LeaveClusterTest):
     """The leaver (node 1, the seed) holds a value the others refuse (their maxmemory)."""
 
     VALUE = 20 << 20
+    specs = [{}, {"maxmemory": "16mb"}, {"maxmemory": "16mb"}]
 
     def setUp(self):
-        self.nodes = start_nodes([{}, {"maxmemory": "16mb"}, {"maxmemory": "16mb"}])
-        self.addCleanup(self._stop)
-        wait_settled(self.nodes, timeout=SETTLE_TIMEOUT)
+        super().setUp()
         self.leaver = self.nodes[0]
         owners = slot_owners(self.nodes[0])
         self.big_key = key_owned_by(owners, self.leaver, "big:")
         with self.leaver.client(socket_timeout=60) as c:
             self.assertTrue(c.set(self.big_key, b"x" * self.VALUE))
         self.small = write_small(self.nodes, owners, 2000)
-
-    def _stop(self):
-        for n in self.nodes:
-            n.stop()
 
     def wait_retrying(self):
         """The leaver hands over all but the stuck batch, stays up and reports it twice."""
@@ -286,15 +278,8 @@ class StuckLeaveTest(unittest.TestCase):
         self.check_forced_exit()
 
 
-class BusyWorkerLeaveTest(unittest.TestCase):
-    def setUp(self):
-        self.nodes = start_nodes([{"settings": {"enable-debug-command": "local"}}, {}])
-        self.addCleanup(self._stop)
-        wait_settled(self.nodes, timeout=SETTLE_TIMEOUT)
-
-    def _stop(self):
-        for n in self.nodes:
-            n.stop()
+class BusyWorkerLeaveTest(LeaveClusterTest):
+    specs = [{"settings": {"enable-debug-command": "local"}}, {}]
 
     def test_sigterm_starts_the_leave_while_a_worker_is_busy(self):
         leaver = self.nodes[0]
