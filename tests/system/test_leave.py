@@ -260,10 +260,11 @@ class StuckLeaveTest(LeaveClusterTest):
         self.assertIn("leave forced", log)
         self.assertGreater(int(m.group(1)), 0)
         self.assertGreater(int(m.group(3)), 0)  # the big key at least
-        # Everything else went over: the others serve every bucket but the kept ones.
+        # Everything else went over: the others serve at least every bucket but the kept ones
+        # (on a slow build they may already have adopted the kept ones too, left by their owner).
         rest = self.nodes[1:]
-        wait_until(lambda: sum(n.cluster_info()["buckets_served"] for n in rest) ==
-                   NUM_BUCKETS - int(m.group(1)), timeout=30, message="the rest served")
+        wait_until(lambda: sum(n.cluster_info()["buckets_served"] for n in rest) >=
+                   NUM_BUCKETS - int(m.group(1)), timeout=60, message="the rest served")
 
     def test_sigterm_leave_retries_until_forced_by_the_cli(self):
         self.leaver.send_sigterm()
