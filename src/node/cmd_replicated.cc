@@ -255,13 +255,15 @@ std::string InfoReplicatedSection(Engine& e) {
     s += fmt::format(
         "map_{}:prefix={},keys={},tombstones={},bytes={},synced={},local_writes={},"
         "remote_applied={},remote_stale={},batches_sent={},batches_received={},syncs={},"
-        "sync_failures={},sync_bytes={},sync_entries_received={},sync_entries_sent={},expired={},"
+        "sync_failures={},sync_deferred={},sync_bytes={},sync_entries_received={},sync_entries_"
+        "sent={},expired={},"
         "tombstones_collected={},malformed={},saves={},last_save={}\r\n",
         m->name(), m->prefix(), keys, tombs, bytes, k.synced.load() ? 1 : 0, k.local_writes.load(),
         k.remote_applied.load(), k.remote_stale.load(), k.batches_sent.load(),
-        k.batches_received.load(), k.syncs.load(), k.sync_failures.load(), k.sync_bytes.load(),
-        k.sync_entries_received.load(), k.sync_entries_sent.load(), k.expired.load(),
-        k.tombstones_collected.load(), k.malformed.load(), k.saves.load(), k.last_save_unix.load());
+        k.batches_received.load(), k.syncs.load(), k.sync_failures.load(), k.sync_deferred.load(),
+        k.sync_bytes.load(), k.sync_entries_received.load(), k.sync_entries_sent.load(),
+        k.expired.load(), k.tombstones_collected.load(), k.malformed.load(), k.saves.load(),
+        k.last_save_unix.load());
   }
   return s + "\r\n";
 }

@@ -43,6 +43,10 @@ void ReplicatedDriver::Register(net::RpcServer* server) {
           responder.Fail("no replicated map '" + req->map + "' on this node");
           return;
         }
+        if (RefuseAsFresh(*req)) {
+          responder.Fail(std::string(replicated::kFreshResponder));
+          return;
+        }
         std::vector<replicated::Change> pushed;
         auto answer = m->WithShared(
             [&](const replicated::LwwMap& lm) { return replicated::Answer(lm, *req, &pushed); });
@@ -55,6 +59,16 @@ void ReplicatedDriver::Register(net::RpcServer* server) {
         }
         responder.Reply(std::move(*answer));
       });
+}
+
+bool ReplicatedDriver::RefuseAsFresh(const replicated::SyncRequest& req) const {
+  if (req.kind != replicated::SyncKind::kCompare || req.fresh) return false;
+  auto it = per_map_.find(req.map);
+  if (it == per_map_.end()) return false;
+  const PerMap& pm = it->second;
+  // Only while this node's own first session is running or about to run: a node that cannot
+  // complete one keeps answering, so a peer's session still repairs it in the end.
+  return !pm.pulled && !alive_.empty() && (pm.session != nullptr || !pm.pending_peers.empty());
 }
 
 void ReplicatedDriver::Start() {
@@ -258,8 +272,8 @@ void ReplicatedDriver::MaybeStartSync(PerMap& pm, int64_t now_us) {
 void ReplicatedDriver::StartSession(PerMap& pm, const membership::MemberId& peer) {
   pm.session = std::make_unique<replicated::SyncSession>(pm.map->name());
   pm.peer = peer;
-  std::string req =
-      pm.map->WithShared([&pm](const replicated::LwwMap& lm) { return pm.session->Start(lm); });
+  std::string req = pm.map->WithShared(
+      [&pm](const replicated::LwwMap& lm) { return pm.session->Start(lm, !pm.pulled); });
   SendStep(pm.map->name(), std::move(req));
 }
 
@@ -270,29 +284,35 @@ void ReplicatedDriver::SendStep(const std::string& name, std::string request) {
   const membership::Member* m = view_ == nullptr ? nullptr : view_->Find(pm.peer);
   if (m == nullptr) return EndSession(pm, false);
   std::weak_ptr<bool> alive = alive_flag_;
-  client_->Call(m->record.address, kReplicatedSyncMethod, std::move(request), kSyncCallTimeoutMs,
-                [this, alive, name](Result<std::string> r) {
-                  if (alive.expired() || !*alive.lock()) return;
-                  auto it = per_map_.find(name);
-                  if (it == per_map_.end() || it->second.session == nullptr) return;
-                  PerMap& pm = it->second;
-                  if (!r.ok()) {
-                    SHOAL_LOG_DEBUG("replicated map '{}': sync with {} failed: {}", name,
-                                    pm.peer.ShortString(), r.error().message());
-                    return EndSession(pm, false);
-                  }
-                  auto step = pm.map->WithShared(
-                      [&](const replicated::LwwMap& lm) { return pm.session->OnAnswer(lm, *r); });
-                  if (!step.ok()) {
-                    SHOAL_LOG_WARN("replicated map '{}': bad sync answer from {}: {}", name,
-                                   pm.peer.ShortString(), step.error().message());
-                    return EndSession(pm, false);
-                  }
-                  if (!step->received.empty())
-                    pm.map->ApplyRemote(step->received, /*from_sync=*/true);
-                  if (!step->request) return EndSession(pm, true);
-                  SendStep(name, std::move(*step->request));
-                });
+  client_->Call(
+      m->record.address, kReplicatedSyncMethod, std::move(request), kSyncCallTimeoutMs,
+      [this, alive, name](Result<std::string> r) {
+        if (alive.expired() || !*alive.lock()) return;
+        auto it = per_map_.find(name);
+        if (it == per_map_.end() || it->second.session == nullptr) return;
+        PerMap& pm = it->second;
+        if (!r.ok()) {
+          if (r.error().message().find(replicated::kFreshResponder) != std::string::npos) {
+            // It pulls from us (or another peer) itself; nothing is wrong.
+            pm.map->stats().sync_deferred.fetch_add(1, std::memory_order_relaxed);
+            pm.session.reset();
+            return;
+          }
+          SHOAL_LOG_DEBUG("replicated map '{}': sync with {} failed: {}", name,
+                          pm.peer.ShortString(), r.error().message());
+          return EndSession(pm, false);
+        }
+        auto step = pm.map->WithShared(
+            [&](const replicated::LwwMap& lm) { return pm.session->OnAnswer(lm, *r); });
+        if (!step.ok()) {
+          SHOAL_LOG_WARN("replicated map '{}': bad sync answer from {}: {}", name,
+                         pm.peer.ShortString(), step.error().message());
+          return EndSession(pm, false);
+        }
+        if (!step->received.empty()) pm.map->ApplyRemote(step->received, /*from_sync=*/true);
+        if (!step->request) return EndSession(pm, true);
+        SendStep(name, std::move(*step->request));
+      });
 }
 
 void ReplicatedDriver::EndSession(PerMap& pm, bool ok) {

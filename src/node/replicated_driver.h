@@ -1,4 +1,4 @@
-// ReplicatedDriver: the control-thread side of the replicated maps (issue 7).
+// ReplicatedDriver: the control-thread side of the replicated maps.
 //
 //   * Broadcast. Each map's outbox (replicated_maps.h) is flushed by a task posted to the control
 //     loop when it becomes non-empty: the queued changes leave as one change batch published on
@@ -11,7 +11,9 @@
 //     waits while the map is being written (kQuietUs), for at most kMaxQuietWaitRounds
 //     intervals: batches in flight would otherwise show as differences and travel twice. One
 //     session per map at a time; the internal RPC method "replicated.sync" answers the peer's
-//     requests.
+//     requests. A node whose copy is fresh (no session of its own completed yet) refuses the
+//     sessions of peers that are not, while its own first session runs or is due: that session
+//     repairs both copies, and the peers' would move the whole map to it once more each.
 //   * Maintenance: expiry (a budget of groups every 100 ms), tombstone collection (every 10 s,
 //     `replicated-tombstone-ttl`), snapshots every `replicated-save-interval` with a data dir.
 //
@@ -85,6 +87,8 @@ class ReplicatedDriver {
   void StartSession(PerMap& pm, const membership::MemberId& peer);
   void SendStep(const std::string& name, std::string request);
   void EndSession(PerMap& pm, bool ok);
+  // A sync request this node refuses while it takes its own first copy (see SyncRequest::fresh).
+  bool RefuseAsFresh(const replicated::SyncRequest& req) const;
   std::vector<membership::MemberId> AlivePeers() const;
   uint64_t NextRandom();  // xorshift: which peer a round goes to
 

@@ -81,6 +81,7 @@ struct ReplicatedMapStats {
   std::atomic<uint64_t> malformed{0};
   std::atomic<uint64_t> syncs{0};
   std::atomic<uint64_t> sync_failures{0};
+  std::atomic<uint64_t> sync_deferred{0};  // sessions a fresh peer refused (it pulls itself)
   std::atomic<uint64_t> sync_bytes{0};
   std::atomic<uint64_t> sync_entries_received{0};
   std::atomic<uint64_t> sync_entries_sent{0};

@@ -134,13 +134,14 @@ std::string EncodeRequest(const SyncRequest& q) {
   wire::Writer w;
   switch (q.kind) {
     case SyncKind::kCompare:
-      w.Array(6);
+      w.Array(7);
       w.U64(kVersion);
       w.U64(static_cast<uint64_t>(q.kind));
       w.Bin(q.map);
       w.U64(static_cast<uint64_t>(q.bits));
       w.Bin(PackInts(q.nodes));
       w.Bin(PackInts(q.digests));
+      w.U64(q.fresh ? 1 : 0);
       break;
     case SyncKind::kReconcile:
       w.Array(5);
@@ -173,7 +174,9 @@ Result<SyncRequest> DecodeRequest(std::string_view bytes) {
     switch (kind) {
       case 1: {
         q.kind = SyncKind::kCompare;
-        if (r.Array() != 6) throw wire::WireError("bad compare");
+        // Six elements: an initiator that does not say whether it is fresh (it is not).
+        if (r.Array() != 6 && r.Array() != 7) throw wire::WireError("bad compare");
+        q.fresh = r.Array() == 7 && r.At(6).U64Max(1) == 1;
         q.bits = static_cast<int>(r.At(3).U64Max(kLeafBits));
         if (q.bits != kTopBits && q.bits != kGroupBits && q.bits != kLeafBits) {
           throw wire::WireError("bad tree level");
@@ -274,6 +277,7 @@ std::string SyncSession::CompareRequest(const LwwMap& m, int bits, std::vector<u
   q.kind = SyncKind::kCompare;
   q.map = map_;
   q.bits = bits;
+  q.fresh = fresh_;
   q.digests.reserve(nodes.size());
   for (uint32_t n : nodes) q.digests.push_back(m.Digest(bits, n));
   asked_ = nodes;
@@ -283,7 +287,8 @@ std::string SyncSession::CompareRequest(const LwwMap& m, int bits, std::vector<u
   return Track(EncodeRequest(q));
 }
 
-std::string SyncSession::Start(const LwwMap& m) {
+std::string SyncSession::Start(const LwwMap& m, bool fresh) {
+  fresh_ = fresh;
   // An empty map descends too: against an empty or small peer that costs ~2 KiB, not a
   // reconcile of all 65536 leaves.
   std::vector<uint32_t> all(NodesAt(kTopBits));

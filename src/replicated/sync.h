@@ -41,6 +41,8 @@ namespace shoal::replicated {
 
 inline constexpr uint32_t kLeavesPerReconcile = 2048;
 inline constexpr size_t kMaxAnswerBytes = 16 << 20;
+// The error text of a responder that refuses a session while it takes its own first copy.
+inline constexpr std::string_view kFreshResponder = "taking its own first copy";
 
 // ---- Change batches (the bus payload of a map's writes) ----
 std::string EncodeChanges(std::string_view map, const std::vector<Change>& changes);
@@ -58,6 +60,11 @@ struct SyncRequest {
   std::string map;
   // kCompare: the level and the nodes with the initiator's digests.
   int bits = 0;
+  // kCompare: the initiator holds a fresh copy (none of its sessions has completed yet). A
+  // responder that is itself fresh and about to take its own copy may refuse an initiator that
+  // is not (kFreshResponder): its own session repairs both copies, and the peer's would move
+  // the whole map a second time.
+  bool fresh = false;
   std::vector<uint32_t> nodes;
   std::vector<uint64_t> digests;
   // kReconcile: leaves and, per leaf, the initiator's entry hashes.
@@ -87,8 +94,8 @@ struct SyncStats {
 class SyncSession {
  public:
   explicit SyncSession(std::string map) : map_(std::move(map)) {}
-  // The first request.
-  std::string Start(const LwwMap& m);
+  // The first request; `fresh`: this node's copy has not completed a session yet.
+  std::string Start(const LwwMap& m, bool fresh = false);
   struct Step {
     std::optional<std::string> request;  // the next request; nullopt: the session is done
     std::vector<Change> received;        // changes from the peer, for the caller to apply
@@ -111,6 +118,7 @@ class SyncSession {
   std::optional<std::string> NextPush();
 
   std::string map_;
+  bool fresh_ = false;
   Phase phase_ = Phase::kCompare;
   int bits_ = 0;
   std::vector<uint32_t> leaves_;  // differing leaves still to reconcile

@@ -340,6 +340,8 @@ TEST(Sync, RequestsRoundTrip) {
   c.bits = kGroupBits;
   c.nodes = {0, 5, kGroups - 1};
   c.digests = {1, 2, UINT64_MAX};
+  SyncRequest fresh = c;
+  fresh.fresh = true;
   SyncRequest r;
   r.kind = SyncKind::kReconcile;
   r.map = "m";
@@ -349,10 +351,11 @@ TEST(Sync, RequestsRoundTrip) {
   p.kind = SyncKind::kPush;
   p.map = "m";
   p.changes = {Put("a", "1", 10, 1), Del("b", 11, 2)};
-  for (const SyncRequest& q : {c, r, p}) {
+  for (const SyncRequest& q : {c, fresh, r, p}) {
     Result<SyncRequest> d = DecodeRequest(EncodeRequest(q));
     ASSERT_TRUE(d.ok()) << d.error().ToString();
     EXPECT_EQ(d->kind, q.kind);
+    EXPECT_EQ(d->fresh, q.fresh);
     EXPECT_EQ(d->map, q.map);
     EXPECT_EQ(d->nodes, q.nodes);
     EXPECT_EQ(d->digests, q.digests);
@@ -370,6 +373,8 @@ std::vector<std::string> ValidRequests() {
   std::vector<std::string> out;
   SyncSession s("m");
   out.push_back(s.Start(a));  // compare at level 8
+  SyncSession f("m");
+  out.push_back(f.Start(a, /*fresh=*/true));
   SyncRequest c;
   c.kind = SyncKind::kCompare;
   c.map = "m";
@@ -478,13 +483,14 @@ TEST(Sync, SpecificBadRequests) {
   }
   {
     wire::Writer w;
-    w.Array(6);
+    w.Array(7);
     w.U64(1);
     w.U64(1);
     w.Bin("m");
     w.U64(8);
     w.Bin("abc");  // not a multiple of 4
     w.Bin("");
+    w.U64(0);
     Result<SyncRequest> q = DecodeRequest(w.Take());
     ASSERT_FALSE(q.ok());
     EXPECT_NE(q.error().message().find("bad length"), std::string::npos) << q.error().message();

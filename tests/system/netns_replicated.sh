@@ -181,12 +181,12 @@ assert len([k for k in c if k.startswith(b"users:only3-")]) == 100
 assert len([k for k in c if k.startswith(b"users:only1-")]) == 100
 assert all(c[b"users:both%d" % i] == b"second-on-1" for i in range(50))
 assert all(c[b"users:rev%d" % i] == b"second-on-3" for i in range(50))
-assert b"users:gone" not in c and b"users:base0" not in c
+assert b"users:gone" not in c and b"users:base0" not in c, {k: c[k] for k in (b"users:gone", b"users:base0") if k in c}
 assert len(c) == 199 + 100 + 100 + 50 + 50, len(c)
 '
 for n in 1 2 3; do
-  wait_for 30 "$n" "exec(compile($(python3 -c 'import sys; print(repr(sys.argv[1]))' "$check"), 'c', 'exec')) is None" ||
-    { script "$n" <<<"$check"; fail "node $n did not converge"; }
+  wait_for "$HEAL_TIMEOUT" "$n" "exec(compile($(python3 -c 'import sys; print(repr(sys.argv[1]))' "$check"), 'c', 'exec')) is None" ||
+    { script "$n" <<<"$check"; script "$n" <<<'print(cmd("INFO", "replicated").decode())'; fail "node $n did not converge"; }
 done
 h1=$(script 1 <<<'import hashlib; print(hashlib.sha256(repr(sorted(contents().items())).encode()).hexdigest())')
 h2=$(script 2 <<<'import hashlib; print(hashlib.sha256(repr(sorted(contents().items())).encode()).hexdigest())')
