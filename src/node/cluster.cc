@@ -13,8 +13,8 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "common/crypto.h"
 #include "common/log.h"
@@ -27,10 +27,11 @@ constexpr std::string_view kPushPullMethod = "membership.pushpull";
 constexpr int64_t kPushPullTimeoutMs = 5000;
 constexpr std::string_view kDevelopmentCookie = "shoal-development-cookie";
 
-std::string ReadFirstLine(const std::filesystem::path& path) {
-  std::ifstream f(path);
+// The first line of `path`, without trailing blanks; "" if it cannot be read.
+std::string ReadFirstLine(Env& env, const std::string& path) {
+  Result<std::string> text = env.ReadFile(path);
   std::string line;
-  std::getline(f, line);
+  if (text.ok()) line = text->substr(0, text->find('\n'));
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
   return line;
 }
@@ -40,56 +41,16 @@ constexpr int64_t kPeersSaveIntervalUs = 1'000'000;
 constexpr int64_t kAloneLogIntervalUs = 10'000'000;
 constexpr int64_t kRequirepassCheckIntervalUs = 1'000'000;
 
-Error IoError(const std::string& what) {
-  return Error(std::error_code(errno, std::generic_category()), what + ": " + std::strerror(errno));
-}
-
 }  // namespace
 
-Status WriteFileAtomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError("cannot create " + tmp);
-  const std::string data = content + "\n";
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      Error e = IoError("cannot write " + tmp);
-      ::close(fd);
-      return e;
-    }
-    done += static_cast<size_t>(n);
-  }
-  // The data must be on disk before the rename makes it the file: a crash in between must leave
-  // the old file or the new one, never an empty one.
-  if (::fsync(fd) != 0) {
-    Error e = IoError("cannot fsync " + tmp);
-    ::close(fd);
-    return e;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return IoError("cannot rename " + tmp);
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);  // the rename itself; best effort (some filesystems refuse)
-    ::close(dfd);
-  }
-  return Status::Ok();
-}
-
-Result<std::vector<Endpoint>> LoadPeers(const std::string& data_dir) {
+Result<std::vector<Endpoint>> LoadPeers(const std::string& data_dir, Env& env) {
   std::vector<Endpoint> peers;
   if (data_dir.empty()) return peers;
   const std::filesystem::path path = std::filesystem::path(data_dir) / kPeersFileName;
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return peers;
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    return Error(std::make_error_code(std::errc::io_error), "cannot read " + path.string());
-  }
+  if (!env.Exists(path.string())) return peers;
+  Result<std::string> text = env.ReadFile(path.string());
+  if (!text.ok()) return text.error();
+  std::istringstream f(*text);
   auto bad = [&](const std::string& why) {
     return Error(std::make_error_code(std::errc::invalid_argument),
                  fmt::format("{} is not a valid peers file ({}); remove it to start without the "
@@ -132,12 +93,13 @@ Result<std::vector<Endpoint>> LoadPeers(const std::string& data_dir) {
   return peers;
 }
 
-Status SavePeers(const std::string& data_dir, const std::vector<Endpoint>& peers) {
+Status SavePeers(const std::string& data_dir, const std::vector<Endpoint>& peers, Env& env) {
   std::string text(kPeersHeader);
   text += "\n";
   for (const Endpoint& p : peers) text += p.ToString() + "\n";
-  text += fmt::format("end {}", peers.size());
-  return WriteFileAtomically((std::filesystem::path(data_dir) / kPeersFileName).string(), text);
+  text += fmt::format("end {}\n", peers.size());
+  return WriteFileAtomically(env, (std::filesystem::path(data_dir) / kPeersFileName).string(),
+                             text);
 }
 
 std::string RequirepassFingerprint(std::string_view cookie, std::string_view password) {
@@ -150,38 +112,39 @@ std::string RequirepassFingerprint(std::string_view cookie, std::string_view pas
   return hex;
 }
 
-Result<NodeIdentity> LoadIdentity(const std::string& data_dir, Rng& rng) {
+Result<NodeIdentity> LoadIdentity(const std::string& data_dir, Rng& rng, Env& env) {
   if (data_dir.empty()) return NodeIdentity{membership::MemberId::Random(rng), Incarnation(0)};
+  if (Status st = env.CreateDirs(data_dir); !st.ok()) {
+    return Error(st.error().code(),
+                 "cannot create data dir " + data_dir + ": " + st.error().message());
+  }
   const std::filesystem::path dir(data_dir);
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Error(ec, "cannot create data dir " + data_dir + ": " + ec.message());
   NodeIdentity identity;
-  const auto id_path = dir / "node.id";
-  if (std::filesystem::exists(id_path)) {
-    auto id = membership::MemberId::Parse(ReadFirstLine(id_path));
+  const std::string id_path = (dir / "node.id").string();
+  if (env.Exists(id_path)) {
+    auto id = membership::MemberId::Parse(ReadFirstLine(env, id_path));
     if (!id || id->empty()) {
       return Error(std::make_error_code(std::errc::invalid_argument),
-                   id_path.string() + " does not hold a node id (32 hex digits)");
+                   id_path + " does not hold a node id (32 hex digits)");
     }
     identity.id = *id;
   } else {
     identity.id = membership::MemberId::Random(rng);
-    Status st = WriteFileAtomically(id_path.string(), identity.id.ToString());
+    Status st = WriteFileAtomically(env, id_path, identity.id.ToString() + "\n");
     if (!st.ok()) return st.error();
   }
-  const auto inc_path = dir / "incarnation";
+  const std::string inc_path = (dir / "incarnation").string();
   uint64_t inc = 0;
-  if (std::filesystem::exists(inc_path)) {
+  if (env.Exists(inc_path)) {
     try {
-      inc = std::stoull(ReadFirstLine(inc_path)) + 1;
+      inc = std::stoull(ReadFirstLine(env, inc_path)) + 1;
     } catch (...) {
       return Error(std::make_error_code(std::errc::invalid_argument),
-                   inc_path.string() + " does not hold a number");
+                   inc_path + " does not hold a number");
     }
   }
   identity.incarnation = Incarnation(inc);
-  Status st = WriteFileAtomically(inc_path.string(), std::to_string(inc));
+  Status st = WriteFileAtomically(env, inc_path, std::to_string(inc) + "\n");
   if (!st.ok()) return st.error();
   return identity;
 }
@@ -216,8 +179,7 @@ Status ClusterNode::Start() {
         "cluster: new-cluster is set: forgetting the {} peer(s) remembered in {}; this node "
         "forms a new cluster unless a --seeds node answers",
         remembered->size(), cfg_.data_dir);
-    std::error_code ec;
-    std::filesystem::remove(std::filesystem::path(cfg_.data_dir) / kPeersFileName, ec);
+    (void)Env::Posix().RemoveFile((std::filesystem::path(cfg_.data_dir) / kPeersFileName).string());
     remembered->clear();
   }
 

@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/env.h"
 #include "common/result.h"
 #include "common/rng.h"
 #include "config/server_config.h"
@@ -70,7 +71,7 @@ struct NodeIdentity {
 };
 // Loads the identity from `data_dir` (creating it on first start) and records the incarnation of
 // this start. With an empty data_dir: a fresh random id at incarnation 0.
-Result<NodeIdentity> LoadIdentity(const std::string& data_dir, Rng& rng);
+Result<NodeIdentity> LoadIdentity(const std::string& data_dir, Rng& rng, Env& env = Env::Posix());
 
 // The remembered peers file, `<data_dir>/peers`: a header line "shoal-peers 1", one cluster
 // address (host:port) per line, and a trailer "end <count>" so that a truncated file is told
@@ -79,11 +80,10 @@ inline constexpr std::string_view kPeersFileName = "peers";
 // The addresses in the file; none if it does not exist. A file that is not in that format
 // (corrupt, truncated, a bad address) is an error naming the file and how to recover (remove it),
 // never a crash.
-Result<std::vector<Endpoint>> LoadPeers(const std::string& data_dir);
-// Replaces the file with `peers` atomically (tmp file, fsync, rename, fsync of the directory).
-Status SavePeers(const std::string& data_dir, const std::vector<Endpoint>& peers);
-// Writes `content` and a newline to `path` atomically (tmp file, fsync, rename, directory fsync).
-Status WriteFileAtomically(const std::string& path, const std::string& content);
+Result<std::vector<Endpoint>> LoadPeers(const std::string& data_dir, Env& env = Env::Posix());
+// Replaces the file with `peers` atomically (common/env.h's WriteFileAtomically).
+Status SavePeers(const std::string& data_dir, const std::vector<Endpoint>& peers,
+                 Env& env = Env::Posix());
 
 // The member label holding a node's requirepass fingerprint.
 inline constexpr std::string_view kRequirepassLabel = "requirepass-fp";

@@ -190,7 +190,7 @@ DispatchResult RmapSave(Engine& e, resp::Connection*, Args a, resp::ReplyBuilder
       out->Error("ERR no data-dir is set: replicated maps cannot be saved");
       return DispatchResult::kDone;
     }
-    st = m->Save(path);
+    st = m->Save(path, e.replicated().env());
   } else if (!e.replicated().All().empty()) {
     st = e.replicated().SaveAll();
   }

@@ -208,7 +208,7 @@ void ReplicatedDriver::Tick() {
   if (cfg_.replicated_save_interval > 0 && !cfg_.data_dir.empty() && now >= next_save_us_) {
     next_save_us_ = now + cfg_.replicated_save_interval * 1'000'000;
     for (auto& [name, pm] : per_map_) {
-      Status st = pm.map->Save(maps_->SnapshotPath(*pm.map));
+      Status st = pm.map->Save(maps_->SnapshotPath(*pm.map), maps_->env());
       if (!st.ok()) {
         SHOAL_LOG_ERROR("replicated map '{}': snapshot failed: {}", name, st.error().message());
       }

@@ -318,7 +318,7 @@ Status ReplicatedMap::Load(const replicated::Snapshot& snap) {
   return Status::Ok();
 }
 
-Status ReplicatedMap::Save(const std::string& path) {
+Status ReplicatedMap::Save(const std::string& path, Env& env) {
   // The lock is taken per storage group (~n/4096 entries), so writers wait microseconds, not the
   // whole encoding (0.5 s for 1M entries).
   bus::HlcTime horizon;
@@ -333,9 +333,8 @@ Status ReplicatedMap::Save(const std::string& path) {
         g, [&w](const std::string& k, const replicated::LwwMap::Entry& e) { w.Add(k, e); });
   }
   std::string bytes = w.Finish();
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  Status st = replicated::WriteFileAtomically(path, bytes);
+  Status st = env.CreateDirs(ParentDir(path));
+  if (st.ok()) st = WriteFileAtomically(env, path, bytes);
   if (st.ok()) {
     stats_.saves.fetch_add(1, std::memory_order_relaxed);
     stats_.last_save_unix.store(clock_->NowUnixMillis() / 1000, std::memory_order_relaxed);
@@ -358,8 +357,8 @@ void ReplicatedMap::Maintain(int64_t now_ms, int64_t tombstone_ttl_ms, bool coll
 
 // ---- ReplicatedMaps ----
 
-ReplicatedMaps::ReplicatedMaps(const Clock* clock, const config::ServerConfig& cfg)
-    : clock_(clock), cfg_(cfg) {
+ReplicatedMaps::ReplicatedMaps(const Clock* clock, const config::ServerConfig& cfg, Env* env)
+    : clock_(clock), cfg_(cfg), env_(env) {
   for (const auto& d : cfg.replicated_maps) (void)Declare(d.name, d.prefix);
 }
 
@@ -428,8 +427,8 @@ std::string ReplicatedMaps::SnapshotPath(const ReplicatedMap& m) const {
 Status ReplicatedMaps::LoadSnapshots() {
   for (ReplicatedMap* m : All()) {
     const std::string path = SnapshotPath(*m);
-    if (path.empty() || !std::filesystem::exists(path)) continue;
-    auto snap = replicated::LoadSnapshotFile(path);
+    if (path.empty() || !env_->Exists(path)) continue;
+    auto snap = replicated::LoadSnapshotFile(*env_, path);
     if (!snap.ok()) {
       return Error(snap.error().code(), "replicated map '" + m->name() +
                                             "': " + snap.error().message() +
@@ -465,7 +464,7 @@ Status ReplicatedMaps::SaveAll() {
       return Error(std::make_error_code(std::errc::invalid_argument),
                    "no data-dir is set: replicated maps cannot be saved");
     }
-    Status st = m->Save(path);
+    Status st = m->Save(path, *env_);
     if (!st.ok() && first.ok()) first = st;
   }
   return first;

@@ -37,6 +37,7 @@
 
 #include "bus/registry.h"
 #include "common/clock.h"
+#include "common/env.h"
 #include "common/result.h"
 #include "config/server_config.h"
 #include "node/command.h"
@@ -128,8 +129,8 @@ class ReplicatedMap {
   using WatchFn = std::function<void(const MapChange&)>;
   uint64_t Watch(WatchFn fn);
   void Unwatch(uint64_t id);
-  // Writes a snapshot to `path` now (tmp + fsync + rename).
-  Status Save(const std::string& path);
+  // Writes a snapshot to `path` now, through `env` (WriteFileAtomically), creating its folder.
+  Status Save(const std::string& path, Env& env = Env::Posix());
 
   // ---- Node internals ----
   // Runs `fn` on the map under the shared (read) or exclusive lock.
@@ -200,7 +201,8 @@ class ReplicatedMap {
 // removed while the node runs. Lookup by key prefix is lock-free (an immutable catalog).
 class ReplicatedMaps {
  public:
-  ReplicatedMaps(const Clock* clock, const config::ServerConfig& cfg);
+  // Snapshots are kept through `env`.
+  ReplicatedMaps(const Clock* clock, const config::ServerConfig& cfg, Env* env = &Env::Posix());
   ~ReplicatedMaps();
 
   // The node's id is known once the control plane loaded it; maps declared before get it then.
@@ -231,6 +233,7 @@ class ReplicatedMaps {
   Status SaveAll();
 
   const config::ServerConfig& config() const { return cfg_; }
+  Env& env() const { return *env_; }
 
  private:
   struct Catalog {
@@ -238,6 +241,7 @@ class ReplicatedMaps {
   };
   const Clock* clock_;
   const config::ServerConfig cfg_;
+  Env* env_;
   membership::MemberId self_;
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<ReplicatedMap>> maps_;             // guarded by mu_

@@ -1,11 +1,6 @@
 #include "replicated/snapshot.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 #include "common/hash.h"
 #include "sharding/wire.h"
@@ -159,76 +154,10 @@ void RestoreSnapshot(const Snapshot& snapshot, LwwMap* map) {
   map->CollectTombstones(snapshot.horizon);
 }
 
-Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
-  const std::string tmp = path + ".tmp";
-  auto fail = [&](const std::string& what) {
-    const int err = errno;
-    return Status(Error(std::error_code(err, std::generic_category()),
-                        what + " " + tmp + ": " + std::strerror(err)));
-  };
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail("cannot create");
-  size_t off = 0;
-  while (off < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      Status st = fail("cannot write");
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return st;
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    Status st = fail("cannot fsync");
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  if (::close(fd) != 0) {
-    Status st = fail("cannot close");
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status st = fail("cannot rename");
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::Ok();
-}
-
-Result<Snapshot> LoadSnapshotFile(const std::string& path) {
-  // POSIX reads (not iostreams) so that a failure has a real errno to report.
-  auto fail = [&path](const char* what) {
-    const int err = errno;
-    return Error(std::error_code(err, std::generic_category()),
-                 std::string(what) + " " + path + ": " + std::strerror(err));
-  };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail("cannot open");
-  std::string bytes;
-  char buf[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n == 0) break;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      Error e = fail("cannot read");
-      ::close(fd);
-      return e;
-    }
-    bytes.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return DecodeSnapshot(bytes, path);
+Result<Snapshot> LoadSnapshotFile(Env& env, const std::string& path) {
+  Result<std::string> bytes = env.ReadFile(path);
+  if (!bytes.ok()) return bytes.error();
+  return DecodeSnapshot(*bytes, path);
 }
 
 }  // namespace shoal::replicated

@@ -10,17 +10,18 @@
 // Tombstones are saved too (a preloaded node must not resurrect a key deleted elsewhere), with the
 // collection horizon.
 //
-// Saving writes `path.tmp`, fsyncs it, renames it over `path` and fsyncs the folder, so a crash
-// leaves the old snapshot or the new one, never a torn file. Loading reads the whole file and
-// checks magic, version, every length, the record count and the checksum before returning
-// anything: a truncated or corrupt file is an error naming the file and the fault, and the caller
-// changes nothing (the file is left as it is).
+// Files go through an Env (common/env.h). Saving is WriteFileAtomically (tmp, fsync, rename, fsync
+// of the folder), so a crash leaves the old snapshot or the new one, never a torn file. Loading
+// reads the whole file and checks magic, version, every length, the record count and the checksum
+// before returning anything: a truncated or corrupt file is an error naming the file and the fault,
+// and the caller changes nothing (the file is left as it is).
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/env.h"
 #include "common/result.h"
 #include "replicated/lww_map.h"
 #include "replicated/sync.h"
@@ -61,9 +62,7 @@ Result<Snapshot> DecodeSnapshot(std::string_view bytes, std::string_view what = 
 // applying it after setting the horizon would refuse it).
 void RestoreSnapshot(const Snapshot& snapshot, LwwMap* map);
 
-// Writes `bytes` to `path` atomically (tmp + fsync + rename + fsync of the folder).
-Status WriteFileAtomically(const std::string& path, std::string_view bytes);
 // Reads and verifies the snapshot at `path`.
-Result<Snapshot> LoadSnapshotFile(const std::string& path);
+Result<Snapshot> LoadSnapshotFile(Env& env, const std::string& path);
 
 }  // namespace shoal::replicated
