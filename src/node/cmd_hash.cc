@@ -81,7 +81,34 @@ const HashObj* ReadHash(ExecContext& ctx, bool* wrongtype) {
   return e->hash();
 }
 
-// Runs fn(HashObj&) on the hash at args[1], which writes the reply. A missing key gets a new hash,
+// A hash being changed by a write command: HashObj's calls, with each change reported to the
+// table's journal (a hash created by the command is recorded whole when it is stored instead).
+class HashEdit {
+ public:
+  HashEdit(HashObj* h, storage::Table* t, BucketId b, std::string_view key, bool note)
+      : h_(h), t_(t), b_(b), key_(key), note_(note) {}
+  size_t size() const { return h_->size(); }
+  const std::string* Get(std::string_view field) const { return h_->Get(field); }
+  bool Set(std::string_view field, std::string_view value) {
+    const bool created = h_->Set(field, value);
+    if (note_) t_->NoteHashSet(b_, key_, field, value);
+    return created;
+  }
+  bool Erase(std::string_view field) {
+    const bool erased = h_->Erase(field);
+    if (erased && note_) t_->NoteHashDel(b_, key_, field);
+    return erased;
+  }
+
+ private:
+  HashObj* h_;
+  storage::Table* t_;
+  BucketId b_;
+  std::string_view key_;
+  bool note_;
+};
+
+// Runs fn(HashEdit&) on the hash at args[1], which writes the reply. A missing key gets a new hash,
 // stored only if fn left a field in it; an existing hash is accounted through HashResized and
 // removed if fn emptied it. Replies WRONGTYPE (without calling fn) for another type. With
 // create == false a missing key is not created: fn is not called and `missing_reply` runs.
@@ -94,7 +121,8 @@ void UpdateHash(ExecContext& ctx, bool create, Fn&& fn, Missing&& missing_reply)
   if (e == nullptr) {
     if (!create) return missing_reply();
     auto* h = new HashObj();
-    fn(*h);
+    HashEdit edit(h, ctx.table, b, key, /*note=*/false);
+    fn(edit);
     if (h->size() == 0) {
       delete h;
     } else {
@@ -104,7 +132,8 @@ void UpdateHash(ExecContext& ctx, bool create, Fn&& fn, Missing&& missing_reply)
   }
   HashObj* h = e->hash();
   const size_t before = h->bytes();
-  fn(*h);
+  HashEdit edit(h, ctx.table, b, key, /*note=*/true);
+  fn(edit);
   ctx.table->HashResized(before, h->bytes());
   if (h->size() == 0) ctx.table->Erase(b, key);
 }
@@ -166,7 +195,7 @@ void HSetGeneric(ExecContext& ctx, bool hmset) {
   if (a.size() % 2 == 1) {
     return ctx.out->Error("ERR wrong number of arguments for '" + Lower(a[0]) + "' command");
   }
-  UpdateOrCreateHash(ctx, [&](HashObj& h) {
+  UpdateOrCreateHash(ctx, [&](HashEdit& h) {
     int64_t created = 0;
     for (size_t i = 2; i + 1 < a.size(); i += 2) created += h.Set(a[i], a[i + 1]) ? 1 : 0;
     if (hmset) {
@@ -181,7 +210,7 @@ void HMSet(ExecContext& ctx) { HSetGeneric(ctx, true); }
 
 // HSETNX key field value
 void HSetNx(ExecContext& ctx) {
-  UpdateOrCreateHash(ctx, [&](HashObj& h) {
+  UpdateOrCreateHash(ctx, [&](HashEdit& h) {
     if (h.Get(ctx.args[2]) != nullptr) return ctx.out->Integer(0);
     h.Set(ctx.args[2], ctx.args[3]);
     ctx.out->Integer(1);
@@ -192,7 +221,7 @@ void HSetNx(ExecContext& ctx) {
 void HDel(ExecContext& ctx) {
   UpdateHash(
       ctx, /*create=*/false,
-      [&](HashObj& h) {
+      [&](HashEdit& h) {
         int64_t deleted = 0;
         for (size_t i = 2; i < ctx.args.size(); ++i) {
           if (h.Erase(ctx.args[i])) {
@@ -209,7 +238,7 @@ void HDel(ExecContext& ctx) {
 void HIncrBy(ExecContext& ctx) {
   int64_t incr;
   if (!ParseInt64(ctx.args[3], &incr)) return ctx.out->Error(kNotIntegerErr);
-  UpdateOrCreateHash(ctx, [&](HashObj& h) {
+  UpdateOrCreateHash(ctx, [&](HashEdit& h) {
     int64_t value = 0;
     if (const std::string* cur = h.Get(ctx.args[2]); cur != nullptr) {
       if (!ParseInt64(*cur, &value)) return ctx.out->Error("ERR hash value is not an integer");
@@ -229,7 +258,7 @@ void HIncrByFloat(ExecContext& ctx) {
   long double incr;
   if (!ParseLongDouble(ctx.args[3], &incr)) return ctx.out->Error(kNotFloatErr);
   if (std::isnan(incr) || std::isinf(incr)) return ctx.out->Error("ERR value is NaN or Infinity");
-  UpdateOrCreateHash(ctx, [&](HashObj& h) {
+  UpdateOrCreateHash(ctx, [&](HashEdit& h) {
     long double value = 0;
     if (const std::string* cur = h.Get(ctx.args[2]); cur != nullptr) {
       if (!ParseLongDouble(*cur, &value)) return ctx.out->Error("ERR hash value is not a float");

@@ -314,7 +314,7 @@ int64_t RssBytes() {
   return rss * sysconf(_SC_PAGESIZE);
 }
 
-// INFO [section ...]: server clients memory stats keyspace cluster (default: all of them).
+// INFO [section ...]: server clients memory stats journal keyspace cluster (default: all of them).
 DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*) {
   std::vector<std::string> want;
   for (size_t i = 1; i < a.size(); ++i) want.push_back(Lower(a[i]));
@@ -483,6 +483,13 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
         s += fmt::format("rpc_handshake_failures:{}\r\n", cluster->rpc_handshake_failures());
         s += fmt::format("requirepass_mismatched_peers:{}\r\n",
                          cluster->requirepass_mismatched_peers());
+      }
+      s += "\r\n";
+    }
+    if (on("journal")) {
+      s += "# Journal\r\n";
+      for (unsigned i = 0; i < eng->num_shards(); ++i) {
+        s += fmt::format("journal_lsn_worker_{}:{}\r\n", i, eng->shard(i)->journal().lsn().value());
       }
       s += "\r\n";
     }

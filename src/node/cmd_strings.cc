@@ -252,6 +252,7 @@ void SetRange(ExecContext& ctx) {
     ctx.table->Put(b, Entry::NewString(ctx.args[1], v, kNoExpire));
   } else if (v.size() == e->str().size()) {
     e->OverwriteSameSize(v);
+    ctx.table->ValueChanged(b, e);
   } else {
     Entry* n = Entry::NewString(ctx.args[1], v, e->expire_ms());
     ctx.table->Replace(b, e, n);
@@ -279,6 +280,7 @@ void IncrByGeneric(ExecContext& ctx, int64_t delta) {
     ctx.table->Put(b, Entry::NewString(ctx.args[1], text, kNoExpire));
   } else if (text.size() == e->str().size()) {
     e->OverwriteSameSize(text);
+    ctx.table->ValueChanged(b, e);
   } else {
     Entry* n = Entry::NewString(ctx.args[1], text, e->expire_ms());
     ctx.table->Replace(b, e, n);

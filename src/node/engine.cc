@@ -533,10 +533,18 @@ void Engine::FinishTx(std::shared_ptr<Tx> tx) {
   bool done = true;
   if (!served) {
     rb.Error("TRYAGAIN Multiple keys request during rehashing of slot");
-  } else if (tx->step) {
-    done = tx->step(rb);
   } else {
-    tx->fn(rb);
+    // The transaction's records on every worker form one group.
+    for (unsigned s : tx->shards) shards_[s]->journal().BeginUnit();
+    if (tx->step) {
+      done = tx->step(rb);
+    } else {
+      tx->fn(rb);
+    }
+    uint32_t parts = 0;
+    for (unsigned s : tx->shards) parts += shards_[s]->journal().MovedInUnit() ? 1 : 0;
+    const uint64_t group = parts > 0 ? storage::Journal::NewGroupId() : 0;
+    for (unsigned s : tx->shards) shards_[s]->journal().EndGroup(group, parts);
   }
   for (unsigned s : tx->shards) {
     Shard* sh = shards_[s].get();

@@ -16,7 +16,9 @@ Shard::Shard(unsigned index, net::EventLoop* loop, Engine* engine, const Clock* 
       engine_(engine),
       clock_(clock),
       table_(clock, 0x5eed0000ULL + index),
-      outboxes_(engine->num_shards()) {}
+      outboxes_(engine->num_shards()) {
+  table_.set_journal(&journal_);
+}
 
 bool Shard::EnsureMemory() {
   if (settings_.maxmemory_share <= 0) return true;
@@ -38,7 +40,9 @@ void Shard::Execute(const CommandSpec& spec, Args args, resp::ReplyBuilder* out)
     return;
   }
   ExecContext ctx{args, out, this, &table_, clock_->NowUnixMillis(), limits_.output_buffer_limit};
+  journal_.BeginUnit();
   spec.key_handler(ctx);
+  journal_.EndUnit();
 }
 
 void Shard::Submit(absl::AnyInvocable<void()> task) {

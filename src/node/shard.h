@@ -112,6 +112,8 @@ class Shard {
   unsigned index() const { return index_; }
   net::EventLoop* loop() const { return loop_; }
   storage::Table& table() { return table_; }
+  // Every change to table() is recorded here (storage/journal.h).
+  storage::Journal& journal() { return journal_; }
   Engine* engine() const { return engine_; }
   ShardSettings& settings() { return settings_; }
   resp::ConnectionLimits& limits() { return limits_; }
@@ -205,6 +207,7 @@ class Shard {
   net::EventLoop* const loop_;
   Engine* const engine_;
   const Clock* const clock_;
+  storage::Journal journal_;  // before table_: the table records into it until destroyed
   storage::Table table_;
   std::unique_ptr<storage::Table> scratch_;
   ShardSettings settings_;

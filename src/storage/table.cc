@@ -14,7 +14,34 @@ int64_t SetBytes(size_t capacity) { return static_cast<int64_t>(capacity * (size
 Table::Table(const Clock* clock, uint64_t seed)
     : clock_(clock), rng_(seed), buckets_(kNumBuckets) {}
 
-Table::~Table() { Clear(); }
+Table::~Table() {
+  journal_ = nullptr;
+  Clear();
+}
+
+void Table::JournalEntry(BucketId b, const Entry* e) {
+  if (e->type() == ObjType::kString) {
+    if (!e->has_expire()) return journal_->Append(b, {"SET", e->key(), e->str()});
+    const std::string ms = std::to_string(e->expire_ms());
+    return journal_->Append(b, {"SET", e->key(), e->str(), "PXAT", ms});
+  }
+  thread_local std::vector<std::string_view> args;
+  const std::string ms = std::to_string(e->expire_ms());
+  args.assign({"RESTOREHASH", e->key(), ms});
+  for (const auto& [f, v] : e->hash()->map()) {
+    args.emplace_back(f);
+    args.emplace_back(v);
+  }
+  journal_->Append(b, args);
+}
+
+void Table::JournalDel(BucketId b, std::string_view key) { journal_->Append(b, {"DEL", key}); }
+
+Entry* Table::FindAny(BucketId b, std::string_view key) {
+  Bucket& bk = buckets_[b.value()];
+  auto it = bk.set.find(key);
+  return it == bk.set.end() ? nullptr : it->e;
+}
 
 void Table::Account(Bucket& bk, size_t old_capacity) {
   used_bytes_ += SetBytes(bk.set.capacity()) - SetBytes(old_capacity);
@@ -39,6 +66,7 @@ Entry* Table::Peek(BucketId b, std::string_view key) {
   auto it = bk.set.find(key);
   if (it == bk.set.end()) return nullptr;
   if (IsExpired(it->e)) {
+    if (Journaling()) JournalDel(b, key);
     Unlink(bk, it, /*free_entry=*/true);
     ++expired_;
     return nullptr;
@@ -75,9 +103,15 @@ void Table::Put(BucketId b, Entry* e) {
   }
   used_bytes_ += static_cast<int64_t>(e->AllocatedBytes());
   Account(bk, cap);
+  if (Journaling()) JournalEntry(b, e);
 }
 
 void Table::Replace(BucketId b, Entry* old, Entry* replacement) {
+  ReplaceSlot(b, old, replacement);
+  if (Journaling()) JournalEntry(b, replacement);
+}
+
+void Table::ReplaceSlot(BucketId b, Entry* old, Entry* replacement) {
   Bucket& bk = buckets_[b.value()];
   auto it = bk.set.find(old->key());
   it->e = replacement;
@@ -95,6 +129,7 @@ bool Table::Erase(BucketId b, std::string_view key) {
   auto it = bk.set.find(key);
   if (it == bk.set.end()) return false;
   const bool expired = IsExpired(it->e);
+  if (Journaling()) JournalDel(b, key);
   Unlink(bk, it, /*free_entry=*/true);
   if (expired) ++expired_;
   return !expired;
@@ -105,6 +140,7 @@ Entry* Table::Detach(BucketId b, std::string_view key) {
   auto it = bk.set.find(key);
   if (it == bk.set.end()) return nullptr;
   Entry* e = it->e;
+  if (Journaling()) JournalDel(b, key);
   if (IsExpired(e)) {
     Unlink(bk, it, /*free_entry=*/true);
     ++expired_;
@@ -115,19 +151,27 @@ Entry* Table::Detach(BucketId b, std::string_view key) {
 }
 
 Entry* Table::SetExpire(BucketId b, Entry* e, int64_t expire_ms) {
+  if (e->expire_ms() == expire_ms) return e;
+  if (Journaling()) {
+    if (expire_ms == kNoExpire) {
+      journal_->Append(b, {"PERSIST", e->key()});
+    } else {
+      journal_->Append(b, {"PEXPIREAT", e->key(), std::to_string(expire_ms)});
+    }
+  }
   if (e->has_expire() && expire_ms != kNoExpire) {
     e->set_expire_in_place(expire_ms);
     return e;
   }
-  if (!e->has_expire() && expire_ms == kNoExpire) return e;
   Entry* n = Entry::WithExpire(e, expire_ms);
-  Replace(b, e, n);
+  ReplaceSlot(b, e, n);
   Entry::FreeShell(e);
   return n;
 }
 
 size_t Table::Clear() {
   const size_t n = keys_;
+  if (n > 0 && Journaling()) journal_->Append(kAllBuckets, {"FLUSHALL"});
   for (Bucket& bk : buckets_) {
     for (const Slot& s : bk.set) Entry::Free(s.e);
     Set().swap(bk.set);
@@ -142,6 +186,7 @@ size_t Table::Clear() {
 size_t Table::ClearBucket(BucketId b) {
   Bucket& bk = buckets_[b.value()];
   const size_t n = bk.set.size();
+  if (n > 0 && Journaling()) journal_->Append(b, {"DROPBUCKET"});
   while (!bk.set.empty()) Unlink(bk, bk.set.begin(), /*free_entry=*/true);
   const size_t cap = bk.set.capacity();
   Set().swap(bk.set);
@@ -162,6 +207,8 @@ size_t Table::ActiveExpireCycle(size_t budget) {
       Entry* e = it->e;
       auto next = std::next(it);
       if (e->has_expire() && e->expire_ms() <= now) {
+        if (Journaling())
+          JournalDel(BucketId(static_cast<uint16_t>(&bk - buckets_.data())), e->key());
         Unlink(bk, it, /*free_entry=*/true);
         ++expired;
       }
@@ -235,6 +282,7 @@ bool Table::EvictOne(EvictionPolicy policy, int samples) {
   }
   if (victim == nullptr) return false;
   Bucket& bk = buckets_[victim_bucket];
+  if (Journaling()) JournalDel(BucketId(static_cast<uint16_t>(victim_bucket)), victim->key());
   Unlink(bk, bk.set.find(victim->key()), /*free_entry=*/true);
   ++evicted_;
   return true;

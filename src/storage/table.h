@@ -13,6 +13,10 @@
 // Memory accounting counts entry blocks as the allocator sized them plus table slots; it is what
 // maxmemory is compared with (client buffers are not included; see docs/commands.md).
 //
+// Journal: with set_journal(), every change is recorded there as its effect (storage/journal.h):
+// the mutating calls below record themselves; a caller that changes an entry in place (a hash's
+// fields, OverwriteSameSize) reports it with ValueChanged / NoteHashSet / NoteHashDel.
+//
 // Thread-safety: none. A Table belongs to one worker thread; other threads reach it by messages.
 // Entry pointers returned stay valid until the next mutating call on this table.
 #pragma once
@@ -28,6 +32,7 @@
 #include "common/ids.h"
 #include "common/rng.h"
 #include "storage/entry.h"
+#include "storage/journal.h"
 
 namespace shoal::storage {
 
@@ -66,6 +71,25 @@ class Table {
 
   // Sets or clears (kNoExpire) the expiry of a live entry; returns the entry now in the table.
   Entry* SetExpire(BucketId b, Entry* e, int64_t expire_ms);
+
+  // The entry for `key`, expired or not, without deleting it (replaying a journal).
+  Entry* FindAny(BucketId b, std::string_view key);
+
+  // Records changes made in place: a string's new value (same block), hash fields set or removed.
+  void ValueChanged(BucketId b, const Entry* e) {
+    if (Journaling()) JournalEntry(b, e);
+  }
+  void NoteHashSet(BucketId b, std::string_view key, std::string_view field,
+                   std::string_view value) {
+    if (Journaling()) journal_->Append(b, {"HSET", key, field, value});
+  }
+  void NoteHashDel(BucketId b, std::string_view key, std::string_view field) {
+    if (Journaling()) journal_->Append(b, {"HDEL", key, field});
+  }
+
+  // Where changes are recorded (nullptr: nowhere). The journal must outlive the table.
+  void set_journal(Journal* j) { journal_ = j; }
+  Journal* journal() const { return journal_; }
 
   // Called after a hash value changed size, with its bytes() before the change.
   void HashResized(size_t old_hash_bytes, size_t new_hash_bytes) {
@@ -128,12 +152,19 @@ class Table {
     uint32_t volatile_count = 0;
   };
 
+  // Takes the next LSN; true if the record must be built.
+  bool Journaling() { return journal_ != nullptr && journal_->Next(); }
+  void JournalEntry(BucketId b, const Entry* e);
+  void JournalDel(BucketId b, std::string_view key);
+  void ReplaceSlot(BucketId b, Entry* old, Entry* replacement);
+
   // Accounting around a change to one bucket's set.
   void Account(Bucket& bk, size_t old_capacity);
   void Unlink(Bucket& bk, Set::iterator it, bool free_entry);
   Entry* SampleEntry(bool volatile_only, uint32_t* bucket);
 
   const Clock* clock_;
+  Journal* journal_ = nullptr;
   SeededRng rng_;
   std::vector<Bucket> buckets_;
   size_t keys_ = 0;

@@ -296,6 +296,25 @@ class CommandsTest(ServerTestCase):
         r.flushall()
         self.assertEqual(r.info("keyspace"), {})
 
+    def test_info_journal_lsn_per_worker(self):
+        r = self.r
+
+        def lsns():
+            info = r.info("journal")
+            return [info[f"journal_lsn_worker_{i}"] for i in range(2)]
+
+        r.flushall()  # no key left to expire while this test counts records
+        before = lsns()
+        r.set("jl:a", "1")
+        r.set("jl:a", "2", nx=True)  # changes nothing: no record
+        r.delete("jl:absent")        # changes nothing: no record
+        after_one = lsns()
+        self.assertEqual(sum(after_one) - sum(before), 1)
+        r.mset({k: "v" for k in many_keys(20, "jl:m:")})
+        after = lsns()
+        self.assertEqual(sum(after) - sum(after_one), 20)
+        self.assertTrue(all(a > b for a, b in zip(after, before)), (before, after))
+
     def test_config_get_set(self):
         r = self.r
         old = r.config_get("maxmemory-policy")["maxmemory-policy"]
