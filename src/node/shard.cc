@@ -16,7 +16,10 @@ Shard::Shard(unsigned index, net::EventLoop* loop, Engine* engine, const Clock* 
       engine_(engine),
       clock_(clock),
       table_(clock, 0x5eed0000ULL + index),
-      outboxes_(engine->num_shards()) {}
+      outboxes_(engine->num_shards()) {
+  limits_.input_bytes = &stats_.net_input_bytes;
+  limits_.output_bytes = &stats_.net_output_bytes;
+}
 
 bool Shard::EnsureMemory() {
   if (settings_.maxmemory_share <= 0) return true;
@@ -38,7 +41,9 @@ void Shard::Execute(const CommandSpec& spec, Args args, resp::ReplyBuilder* out)
     return;
   }
   ExecContext ctx{args, out, this, &table_, clock_->NowUnixMillis(), limits_.output_buffer_limit};
+  const uint64_t t0 = CommandMetrics::NowNanos();
   spec.key_handler(ctx);
+  engine_->command_metrics().Observe(index_, spec, CommandMetrics::NowNanos() - t0);
 }
 
 void Shard::Submit(absl::AnyInvocable<void()> task) {
