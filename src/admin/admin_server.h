@@ -1,5 +1,6 @@
-// AdminServer: the node's HTTP/1.1 admin listener (JSON API under /api/v1, /health, later the web
-// UI and /metrics).
+// AdminServer: the node's HTTP/1.1 admin listener (JSON API under /api/v1, /health, /metrics in
+// Prometheus text, static files for a web UI). A reply is JSON, or bytes with a content type of
+// their own (HttpReply::Bytes).
 //
 // DESIGN: one I/O thread serves every connection asynchronously (Boost.Beast over Asio, kept
 // private to admin_server.cc: this header names neither), and a small pool of handler threads

@@ -101,6 +101,17 @@ void RegisterClusterMetrics(Engine* e) {
       return c != nullptr ? static_cast<double>(c->counters().*field) : 0.0;
     });
   }
+  r.CallbackCounter("shoal_rpc_handshake_failures_total",
+                    "Cluster RPC connections that failed the cookie handshake.", [e] {
+                      ClusterNode* c = e->cluster();
+                      return c != nullptr ? static_cast<double>(c->rpc_handshake_failures()) : 0.0;
+                    });
+  r.CallbackGauge("shoal_requirepass_mismatched_peers",
+                  "Live peers whose requirepass differs from this node's.", [e] {
+                    ClusterNode* c = e->cluster();
+                    return c != nullptr ? static_cast<double>(c->requirepass_mismatched_peers())
+                                        : 0.0;
+                  });
   r.AddGauge("shoal_cluster_members", "Members of the cluster view, by state.", {"state"})
       ->SetCollector([e](std::vector<metrics::Sample>* out) {
         ClusterNode* c = e->cluster();

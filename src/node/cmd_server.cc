@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/log.h"
@@ -310,8 +311,11 @@ std::string HumanBytes(int64_t n) {
 // INFO [section ...]: server clients memory stats keyspace cluster (default: all of them).
 //
 // The counters come from the metrics registry (probes.h): per-worker values read with relaxed
-// loads, so INFO never waits for the other workers.
-DispatchResult InfoCmd(Engine& e, resp::Connection*, Args a, resp::ReplyBuilder* reply) {
+// loads, so INFO never pauses the other workers; it only waits for the client's own earlier
+// commands.
+DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* reply) {
+  // Within a pipeline it still sees what the connection's earlier commands did.
+  if (c->pending_replies() > 0) return DispatchResult::kBlocked;
   std::vector<std::string> want;
   for (size_t i = 1; i < a.size(); ++i) want.push_back(Lower(a[i]));
   Engine* eng = &e;
@@ -477,6 +481,31 @@ DispatchResult InfoCmd(Engine& e, resp::Connection*, Args a, resp::ReplyBuilder*
         s += fmt::format("rpc_handshake_failures:{}\r\n", cluster->rpc_handshake_failures());
         s += fmt::format("requirepass_mismatched_peers:{}\r\n",
                          cluster->requirepass_mismatched_peers());
+      }
+      s += "\r\n";
+    }
+    // Not in the default set (as in Redis): only when asked for by name, "all" or "everything".
+    bool commandstats = false;
+    for (auto& w : want) commandstats |= w == "commandstats" || w == "all" || w == "everything";
+    if (commandstats) {
+      s += "# Commandstats\r\n";
+      const metrics::Family* calls = reg.Find("shoal_commands_total");
+      const metrics::Family* times = reg.Find("shoal_commands_duration_seconds");
+      std::map<std::string, std::pair<uint64_t, uint64_t>> by_cmd;  // calls, usec
+      if (calls != nullptr) {
+        for (const auto& x : calls->Collect()) {
+          by_cmd[x.labels.at(0)].first = static_cast<uint64_t>(x.value);
+        }
+      }
+      if (times != nullptr) {
+        for (const auto& x : times->Collect()) {
+          if (x.hist != nullptr) by_cmd[x.labels.at(0)].second = x.hist->sum / 1000;
+        }
+      }
+      for (const auto& [name, v] : by_cmd) {
+        s += fmt::format(
+            "cmdstat_{}:calls={},usec={},usec_per_call={:.2f}\r\n", name, v.first, v.second,
+            v.first > 0 ? static_cast<double>(v.second) / static_cast<double>(v.first) : 0.0);
       }
       s += "\r\n";
     }

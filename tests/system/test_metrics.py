@@ -41,7 +41,8 @@ class MetricsTest(unittest.TestCase):
     def setUpClass(cls):
         cls.node = ClusterNode("m1", cookie="metrics-test", http=True, threads=2).start()
         cls.r = cls.node.client()
-        wait_until(lambda: cls.r.set("metrics:ready", "1"), message="the node serves keys")
+        wait_until(lambda: parse_info(cls.r.execute_command("CLUSTER", "INFO"))["cluster_state"]
+                   == "ok", timeout=30, message="the lone node holds every bucket")
 
     @classmethod
     def tearDownClass(cls):
@@ -138,9 +139,16 @@ class MetricsTest(unittest.TestCase):
         self.assertGreaterEqual(int(info["keyspace_misses"]),
                                 self.value(samples, "shoal_keyspace_misses_total"))
         self.assertGreaterEqual(int(info["keyspace_misses"]), 1)
+        # INFO commandstats: Redis's calls and usec per command, from the same registry.
+        self.r.set("metrics:stat", "1")
+        stats = self.r.info("commandstats")  # redis-py parses "calls=1,usec=..." into a dict
+        self.assertIn("cmdstat_set", stats)
+        self.assertGreaterEqual(int(stats["cmdstat_set"]["calls"]), 1)
+        self.assertIn("usec_per_call", stats["cmdstat_set"])
+        self.assertNotIn("cmdstat_set", self.r.info())
 
     def test_json_api_carries_the_registry(self):
-        self.r.incr("metrics:counter")
+        self.r.execute_command("INCR", "metrics:counter")  # redis-py's incr() sends INCRBY
         status, ctype, body = http_get(self.node.http_port, "/api/v1/metrics")
         self.assertEqual(status, 200)
         self.assertEqual(ctype, "application/json")
