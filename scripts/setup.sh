@@ -8,7 +8,8 @@ PKGS=(
   libabsl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libxxhash-dev
   libjemalloc-dev libssl-dev libmsgpack-cxx-dev libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev nlohmann-json3-dev
-  python3 python3-redis redis-server redis-tools procps iproute2
+  python3 python3-redis python3-prometheus-client prometheus redis-server redis-tools procps
+  iproute2
 )
 missing=()
 for p in "${PKGS[@]}"; do

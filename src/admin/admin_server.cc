@@ -115,7 +115,7 @@ HttpReply HttpReply::Problem(int status, std::string detail, std::string title, 
                          {"title", std::move(title)},
                          {"status", status},
                          {"detail", std::move(detail)}};
-  return HttpReply{status, std::move(body), kProblemType, {}};
+  return HttpReply{status, std::move(body), kProblemType, {}, std::nullopt};
 }
 
 // ---- AdminServer ----
@@ -427,7 +427,7 @@ class Session : public std::enable_shared_from_this<Session> {
     for (auto& [k, v] : reply.headers) res->set(k, v);
     if (reply.status != 204 && reply.status != 304) {
       res->set(http::field::content_type, reply.content_type);
-      res->body() = Dump(reply.body);
+      res->body() = reply.raw ? std::move(*reply.raw) : Dump(reply.body);
     }
     res->keep_alive(keep_alive_);
     res->prepare_payload();

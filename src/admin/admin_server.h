@@ -1,5 +1,6 @@
-// AdminServer: the node's HTTP/1.1 admin listener (JSON API under /api/v1, /health, later the web
-// UI and /metrics).
+// AdminServer: the node's HTTP/1.1 admin listener (JSON API under /api/v1, /health, /metrics in
+// Prometheus text, static files for a web UI). A reply is JSON, or bytes with a content type of
+// their own (HttpReply::Bytes).
 //
 // DESIGN: one I/O thread serves every connection asynchronously (Boost.Beast over Asio, kept
 // private to admin_server.cc: this header names neither), and a small pool of handler threads
@@ -48,6 +49,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -84,9 +86,16 @@ struct HttpReply {
   std::string content_type = "application/json";
   // Extra response headers (Content-Type and Content-Length are set from the fields above).
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the body sent as is (plain text, a file's bytes) instead of `body` as JSON.
+  std::optional<std::string> raw;
 
   static HttpReply Json(nlohmann::json body, int status = 200) {
-    return HttpReply{status, std::move(body), "application/json", {}};
+    return HttpReply{status, std::move(body), "application/json", {}, std::nullopt};
+  }
+  // A body of bytes with its content type ("text/plain; charset=utf-8" by default).
+  static HttpReply Bytes(std::string bytes, std::string content_type = "text/plain; charset=utf-8",
+                         int status = 200) {
+    return HttpReply{status, nlohmann::json(), std::move(content_type), {}, std::move(bytes)};
   }
   // A problem document. `title` defaults to the status's reason phrase ("Not Found"), as RFC 7807
   // asks for the "about:blank" type.
@@ -99,6 +108,16 @@ struct HttpReply {
 
 // Runs on a handler thread (see THREADING above). Exceptions become a 500 problem.
 using HttpHandler = std::function<HttpReply(const HttpRequest&)>;
+
+// Static files under `root` for a route whose first capture group is the path below it
+// (e.g. Get("/ui(/.*)?", StaticFiles("/usr/share/shoal/ui"))). A path ending in "/" (or empty)
+// serves its index.html. The content type follows the extension (html, css, js, json, svg, png,
+// ico, txt, map, woff2; others application/octet-stream). A path with a ".." segment, a
+// backslash or a NUL byte is refused (400); a missing file, a directory without index.html, or
+// anything that resolves (through symlinks) outside `root` is 404.
+HttpHandler StaticFiles(std::string root);
+// The content type for a file name, by its extension.
+std::string ContentTypeFor(std::string_view filename);
 
 struct AdminOptions {
   // When non-empty, every request but a GET must carry "Authorization: Bearer <token>" or gets

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <optional>
@@ -557,6 +559,65 @@ TEST(AdminServer, HandlersReachLoopStateThroughCallOnLoop) {
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(Body(res), json({{"members", {"a", "b", "c"}}}));
   server.Stop();
+}
+
+TEST(AdminServer, ServesPlainTextAndStaticFilesWithTheirContentTypes) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("shoal_static_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "www" / "css");
+  auto write = [](const fs::path& p, const std::string& text) {
+    std::ofstream(p, std::ios::binary) << text;
+  };
+  write(dir / "www" / "index.html", "<h1>hi</h1>");
+  write(dir / "www" / "css" / "site.css", "body{}");
+  write(dir / "www" / "blob.bin", std::string("\0\1\2", 3));
+  write(dir / "secret.txt", "do not serve");
+  fs::create_symlink(dir / "secret.txt", dir / "www" / "link.txt");
+
+  AdminServer server("127.0.0.1", 0);
+  server.Get("/text", [](const HttpRequest&) { return HttpReply::Bytes("a line\n"); });
+  server.Get("/static(/.*)?", StaticFiles((dir / "www").string()));
+  ASSERT_TRUE(server.Start().ok());
+  Client cli(server.port());
+
+  auto text = cli.Get("/text");
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->status, 200);
+  EXPECT_EQ(text->Header("Content-Type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(text->body, "a line\n");
+
+  auto index = cli.Get("/static/");
+  ASSERT_TRUE(index.ok());
+  EXPECT_EQ(index->status, 200);
+  EXPECT_EQ(index->Header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(index->body, "<h1>hi</h1>");
+  auto bare = cli.Get("/static");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->body, "<h1>hi</h1>");
+  auto css = cli.Get("/static/css/site.css");
+  ASSERT_TRUE(css.ok());
+  EXPECT_EQ(css->Header("Content-Type"), "text/css; charset=utf-8");
+  EXPECT_EQ(css->body, "body{}");
+  auto blob = cli.Get("/static/blob.bin");
+  ASSERT_TRUE(blob.ok());
+  EXPECT_EQ(blob->Header("Content-Type"), "application/octet-stream");
+  EXPECT_EQ(blob->body, std::string("\0\1\2", 3));
+
+  ExpectProblem(cli.Get("/static/missing.js"), 404, "Not Found");
+  ExpectProblem(cli.Get("/static/css"), 404, "Not Found");  // a directory without index.html
+  ExpectProblem(cli.Get("/static/../secret.txt"), 400, "Bad Request");
+  ExpectProblem(cli.Get("/static/css/../../secret.txt"), 400, "Bad Request");
+  ExpectProblem(cli.Get("/static/link.txt"), 404, "Not Found");  // a symlink out of the root
+  server.Stop();
+  fs::remove_all(dir);
+}
+
+TEST(AdminServer, ContentTypeByExtension) {
+  EXPECT_EQ(ContentTypeFor("a/b/app.JS"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(ContentTypeFor("x.svg"), "image/svg+xml");
+  EXPECT_EQ(ContentTypeFor("x.json"), "application/json");
+  EXPECT_EQ(ContentTypeFor("dir.d/noext"), "application/octet-stream");
 }
 
 }  // namespace

@@ -96,7 +96,51 @@ nlohmann::json BucketsJson(const node::ShardingDriver::Snapshot& snap,
             {"batches_aborted", c.aborted_batches}}}};
 }
 
+nlohmann::json MetricsJson(const metrics::Registry& registry) {
+  nlohmann::json out = nlohmann::json::array();
+  registry.ForEach([&out](const metrics::Family& f, const std::vector<metrics::Sample>& samples) {
+    nlohmann::json js = nlohmann::json::array();
+    for (const metrics::Sample& s : samples) {
+      nlohmann::json labels = nlohmann::json::object();
+      for (size_t i = 0; i < f.label_names().size() && i < s.labels.size(); ++i) {
+        labels[f.label_names()[i]] = s.labels[i];
+      }
+      nlohmann::json j = {{"labels", labels}};
+      if (s.hist != nullptr) {
+        nlohmann::json buckets = nlohmann::json::array();
+        for (size_t b = 0; b < f.bounds().size(); ++b) {
+          buckets.push_back({{"le", static_cast<double>(f.bounds()[b]) / f.scale()},
+                             {"count", s.hist->cumulative[b]}});
+        }
+        j["buckets"] = buckets;
+        j["sum"] = static_cast<double>(s.hist->sum) / f.scale();
+        j["count"] = s.hist->count;
+      } else {
+        j["value"] = s.value;
+      }
+      js.push_back(std::move(j));
+    }
+    out.push_back({{"name", f.name()},
+                   {"type", std::string(metrics::ToString(f.type()))},
+                   {"help", f.help()},
+                   {"samples", js}});
+  });
+  return {{"metrics", out}};
+}
+
 void RegisterNodeApi(AdminServer& http, const std::atomic<node::Server*>& server) {
+  // Prometheus text exposition format 0.0.4, from the node's metrics registry.
+  http.Get("/metrics", [&server](const HttpRequest&) {
+    node::Server* s = server.load();
+    if (s == nullptr) return HttpReply::Problem(503, "the node is not running");
+    return HttpReply::Bytes(s->engine().metrics().RenderPrometheus(),
+                            std::string(metrics::Registry::kPrometheusContentType));
+  });
+  http.Get("/api/v1/metrics", [&server](const HttpRequest&) {
+    node::Server* s = server.load();
+    if (s == nullptr) return HttpReply::Problem(503, "the node is not running");
+    return HttpReply::Json(MetricsJson(s->engine().metrics()));
+  });
   http.Get("/api/v1/buckets", [&server](const HttpRequest&) {
     node::Server* s = server.load();
     node::ClusterNode* cluster = s != nullptr ? s->cluster() : nullptr;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/log.h"
@@ -307,19 +308,19 @@ std::string HumanBytes(int64_t n) {
   return fmt::format("{}B", n);
 }
 
-int64_t RssBytes() {
-  std::ifstream f("/proc/self/statm");
-  int64_t pages = 0, rss = 0;
-  f >> pages >> rss;
-  return rss * sysconf(_SC_PAGESIZE);
-}
-
 // INFO [section ...]: server clients memory stats journal keyspace cluster (default: all of them).
-DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*) {
+//
+// The counters come from the metrics registry (probes.h): per-worker values read with relaxed
+// loads, so INFO never pauses the other workers; it only waits for the client's own earlier
+// commands.
+DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* reply) {
+  // Within a pipeline it still sees what the connection's earlier commands did.
+  if (c->pending_replies() > 0) return DispatchResult::kBlocked;
   std::vector<std::string> want;
   for (size_t i = 1; i < a.size(); ++i) want.push_back(Lower(a[i]));
   Engine* eng = &e;
-  return e.RunLockedAll(c, [eng, want](resp::ReplyBuilder& out) {
+  resp::ReplyBuilder& out = *reply;
+  {
     auto on = [&](std::string_view s) {
       if (want.empty()) return true;
       for (auto& w : want) {
@@ -327,24 +328,21 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
       }
       return false;
     };
-    storage::TableStats t;
-    ShardStats ss;
-    for (unsigned i = 0; i < eng->num_shards(); ++i) {
-      auto st = eng->shard(i)->table().stats();
-      t.keys += st.keys;
-      t.volatile_keys += st.volatile_keys;
-      t.expired_keys += st.expired_keys;
-      t.evicted_keys += st.evicted_keys;
-      t.used_bytes += st.used_bytes;
-      const ShardStats& x = eng->shard(i)->stats();
-      ss.commands += x.commands;
-      ss.keyspace_hits += x.keyspace_hits;
-      ss.keyspace_misses += x.keyspace_misses;
-      ss.rejected_oom += x.rejected_oom;
-      ss.forwarded_batches += x.forwarded_batches;
-      ss.forwarded_ops += x.forwarded_ops;
-      ss.held_writes += x.held_writes;
-    }
+    const metrics::Registry& reg = eng->metrics();
+    auto u64 = [&reg](std::string_view name) { return static_cast<uint64_t>(reg.Value(name)); };
+    struct {
+      uint64_t keys, volatile_keys, expired_keys, evicted_keys;
+      int64_t used_bytes;
+    } t{u64("shoal_db_keys"), u64("shoal_db_keys_expiring"), u64("shoal_expired_keys_total"),
+        u64("shoal_evicted_keys_total"),
+        static_cast<int64_t>(reg.Value("shoal_memory_used_bytes"))};
+    struct {
+      uint64_t commands, keyspace_hits, keyspace_misses, rejected_oom, forwarded_batches,
+          forwarded_ops, held_writes;
+    } ss{u64("shoal_commands_processed_total"), u64("shoal_keyspace_hits_total"),
+         u64("shoal_keyspace_misses_total"),    u64("shoal_rejected_oom_commands_total"),
+         u64("shoal_forwarded_batches_total"),  u64("shoal_forwarded_commands_total"),
+         u64("shoal_held_writes_total")};
     const config::ServerConfig cfg = eng->Config();
     const int64_t now = eng->clock()->NowUnixMillis();
     std::string s;
@@ -367,7 +365,7 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
                        eng->connected_clients.load(), cfg.max_clients);
     }
     if (on("memory")) {
-      const int64_t rss = RssBytes();
+      const auto rss = static_cast<int64_t>(reg.Value("shoal_memory_rss_bytes"));
       s += "# Memory\r\n";
       s += fmt::format("used_memory:{}\r\nused_memory_human:{}\r\n", t.used_bytes,
                        HumanBytes(t.used_bytes));
@@ -493,6 +491,31 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
       }
       s += "\r\n";
     }
+    // Not in the default set (as in Redis): only when asked for by name, "all" or "everything".
+    bool commandstats = false;
+    for (auto& w : want) commandstats |= w == "commandstats" || w == "all" || w == "everything";
+    if (commandstats) {
+      s += "# Commandstats\r\n";
+      const metrics::Family* calls = reg.Find("shoal_commands_total");
+      const metrics::Family* times = reg.Find("shoal_commands_duration_seconds");
+      std::map<std::string, std::pair<uint64_t, uint64_t>> by_cmd;  // calls, usec
+      if (calls != nullptr) {
+        for (const auto& x : calls->Collect()) {
+          by_cmd[x.labels.at(0)].first = static_cast<uint64_t>(x.value);
+        }
+      }
+      if (times != nullptr) {
+        for (const auto& x : times->Collect()) {
+          if (x.hist != nullptr) by_cmd[x.labels.at(0)].second = x.hist->sum / 1000;
+        }
+      }
+      for (const auto& [name, v] : by_cmd) {
+        s += fmt::format(
+            "cmdstat_{}:calls={},usec={},usec_per_call={:.2f}\r\n", name, v.first, v.second,
+            v.first > 0 ? static_cast<double>(v.second) / static_cast<double>(v.first) : 0.0);
+      }
+      s += "\r\n";
+    }
     if (on("keyspace")) {
       s += "# Keyspace\r\n";
       if (t.keys > 0)
@@ -504,7 +527,8 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
       s.resize(s.size() - 2);
     }
     out.Verbatim(s);
-  });
+  }
+  return kDone;
 }
 
 // CONFIG GET pattern... | CONFIG SET name value [name value ...] | CONFIG RESETSTAT

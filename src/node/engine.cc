@@ -36,6 +36,12 @@ Engine::Engine(const config::ServerConfig& cfg, net::Runtime* runtime, const Clo
     ApplySettingsTo(*shards_[i], cfg, n);
   }
   redirect_.store(cfg.cluster_redirect);
+  metrics_ = std::make_unique<metrics::Registry>(n);
+  command_metrics_ = std::make_unique<CommandMetrics>(metrics_.get());
+  RegisterServerMetrics(this);
+  RegisterClusterMetrics(this);
+  RegisterBusMetrics(this);
+  RegisterReplicatedMetrics(this);
 }
 
 Engine::~Engine() = default;
@@ -146,6 +152,17 @@ bool AllowedWhileSubscribed(std::string_view name) {
 }  // namespace
 
 resp::DispatchResult Engine::Dispatch(resp::Connection* c, Args args, resp::ReplyBuilder* out) {
+  const CommandSpec* spec = nullptr;
+  const resp::DispatchResult r = DispatchCommand(c, args, out, &spec);
+  // Counted once it is taken: a blocked command comes back through Dispatch.
+  if (spec != nullptr && r != resp::DispatchResult::kBlocked) {
+    command_metrics_->Count(CurrentShard()->index(), *spec);
+  }
+  return r;
+}
+
+resp::DispatchResult Engine::DispatchCommand(resp::Connection* c, Args args,
+                                             resp::ReplyBuilder* out, const CommandSpec** counted) {
   auto* info = static_cast<ClientInfo*>(c->state());
   if (info->in_barrier) return resp::DispatchResult::kBlocked;
   const CommandSpec* spec = FindCommand(args[0]);
@@ -163,6 +180,7 @@ resp::DispatchResult Engine::Dispatch(resp::Connection* c, Args args, resp::Repl
     out->Error(fmt::format("ERR wrong number of arguments for '{}' command", spec->name));
     return resp::DispatchResult::kDone;
   }
+  *counted = spec;
   Shard* home = CurrentShard();
   if (!info->authenticated && !(spec->flags & kCmdNoAuth) &&
       !home->settings().requirepass.empty()) {
@@ -185,18 +203,29 @@ resp::DispatchResult Engine::Dispatch(resp::Connection* c, Args args, resp::Repl
   }
   unsigned target = 0;
   if (spec->conn_handler != nullptr) {
-    if (spec->key_handler == nullptr) return spec->conn_handler(*this, c, args, out);
+    if (spec->key_handler == nullptr) return RunConnHandler(home, *spec, c, args, out);
     // A multi-key command: when all its keys live on one worker it runs there like any keyed
     // command; otherwise its ConnHandler coordinates the workers.
     const KeyPosList pos = KeyPositions(*spec, args);
     target = ShardOf(args[pos[0]]);
     for (size_t p : pos) {
-      if (ShardOf(args[p]) != target) return spec->conn_handler(*this, c, args, out);
+      if (ShardOf(args[p]) != target) return RunConnHandler(home, *spec, c, args, out);
     }
   } else {
     target = ShardOf(args[static_cast<size_t>(spec->first_key)]);
   }
   return DispatchLocal(c, info, *spec, args, out, target);
+}
+
+resp::DispatchResult Engine::RunConnHandler(Shard* home, const CommandSpec& spec,
+                                            resp::Connection* c, Args args,
+                                            resp::ReplyBuilder* out) {
+  const uint64_t t0 = CommandMetrics::NowNanos();
+  const resp::DispatchResult r = spec.conn_handler(*this, c, args, out);
+  if (r != resp::DispatchResult::kBlocked) {
+    command_metrics_->Observe(home->index(), spec, CommandMetrics::NowNanos() - t0);
+  }
+  return r;
 }
 
 resp::DispatchResult Engine::DispatchLocal(resp::Connection* c, ClientInfo* info,

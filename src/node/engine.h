@@ -31,6 +31,7 @@
 #include "net/runtime.h"
 #include "node/bucket_plane.h"
 #include "node/command.h"
+#include "node/probes.h"
 #include "node/replicated_maps.h"
 #include "node/shard.h"
 #include "resp/connection.h"
@@ -122,6 +123,10 @@ class Engine final : public resp::CommandService {
   const ReplicatedMaps& replicated() const { return *replicated_; }
 
   // Settings.
+  // The node's metrics (probes.h): any thread reads; workers write their own cells.
+  metrics::Registry& metrics() { return *metrics_; }
+  CommandMetrics& command_metrics() { return *command_metrics_; }
+
   config::ServerConfig Config() const;
   // Validates and applies a CONFIG SET; pushes the result to every worker.
   Status UpdateConfig(std::string_view name, std::string_view value);
@@ -135,6 +140,13 @@ class Engine final : public resp::CommandService {
   std::string listen_address;  // "host:port", set by the server once listening
 
  private:
+  // Dispatch without the command count; sets `*counted` to the command once it passed the
+  // arity check.
+  resp::DispatchResult DispatchCommand(resp::Connection* c, Args args, resp::ReplyBuilder* out,
+                                       const CommandSpec** counted);
+  // Runs a ConnHandler on the client's worker, timing it for the command metrics.
+  resp::DispatchResult RunConnHandler(Shard* home, const CommandSpec& spec, resp::Connection* c,
+                                      Args args, resp::ReplyBuilder* out);
   resp::DispatchResult DispatchLocal(resp::Connection* c, ClientInfo* info, const CommandSpec& spec,
                                      Args args, resp::ReplyBuilder* out, unsigned target);
   resp::DispatchResult DispatchClustered(resp::Connection* c, ClientInfo* info,
@@ -166,6 +178,8 @@ class Engine final : public resp::CommandService {
   std::string cluster_cookie_;
   std::atomic<bool> redirect_{false};  // cluster-mode redirect
   std::unique_ptr<ReplicatedMaps> replicated_;
+  std::unique_ptr<metrics::Registry> metrics_;
+  std::unique_ptr<CommandMetrics> command_metrics_;
 };
 
 }  // namespace shoal::node

@@ -18,6 +18,8 @@ Shard::Shard(unsigned index, net::EventLoop* loop, Engine* engine, const Clock* 
       table_(clock, 0x5eed0000ULL + index),
       outboxes_(engine->num_shards()) {
   table_.set_journal(&journal_);
+  limits_.input_bytes = &stats_.net_input_bytes;
+  limits_.output_bytes = &stats_.net_output_bytes;
 }
 
 bool Shard::EnsureMemory() {
@@ -40,9 +42,11 @@ void Shard::Execute(const CommandSpec& spec, Args args, resp::ReplyBuilder* out)
     return;
   }
   ExecContext ctx{args, out, this, &table_, clock_->NowUnixMillis(), limits_.output_buffer_limit};
+  const uint64_t t0 = CommandMetrics::NowNanos();
   journal_.BeginUnit();
   spec.key_handler(ctx);
   journal_.EndUnit();
+  engine_->command_metrics().Observe(index_, spec, CommandMetrics::NowNanos() - t0);
 }
 
 void Shard::Submit(absl::AnyInvocable<void()> task) {

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "membership/types.h"
 #include "net/event_loop.h"
 #include "net/rpc.h"
@@ -94,15 +95,18 @@ struct ShardSettings {
   int max_clients = 10000;      // connections refused past this many on the node ("maxclients")
 };
 
-struct ShardStats {
-  uint64_t commands = 0;
-  uint64_t forwarded_batches = 0;  // batches of commands sent to other nodes
-  uint64_t forwarded_ops = 0;
-  uint64_t held_writes = 0;  // writes that waited for a bucket's cut-over
-  uint64_t keyspace_hits = 0;
-  uint64_t keyspace_misses = 0;
-  uint64_t rejected_oom = 0;
-  uint64_t replicated_commands = 0;  // commands on replicated-map keys
+// Counters the worker writes and any thread reads (INFO, the metrics registry: server_probe.cc).
+struct alignas(metrics::kCacheLine) ShardStats {
+  metrics::OwnedValue<uint64_t> commands{0};
+  metrics::OwnedValue<uint64_t> forwarded_batches{0};  // batches of commands sent to other nodes
+  metrics::OwnedValue<uint64_t> forwarded_ops{0};
+  metrics::OwnedValue<uint64_t> held_writes{0};  // writes that waited for a bucket's cut-over
+  metrics::OwnedValue<uint64_t> keyspace_hits{0};
+  metrics::OwnedValue<uint64_t> keyspace_misses{0};
+  metrics::OwnedValue<uint64_t> rejected_oom{0};
+  metrics::OwnedValue<uint64_t> replicated_commands{0};  // commands on replicated-map keys
+  metrics::OwnedValue<uint64_t> net_input_bytes{0};      // read from this worker's clients
+  metrics::OwnedValue<uint64_t> net_output_bytes{0};     // written to them
 };
 
 class Shard {

@@ -101,6 +101,7 @@ void Connection::ReadInput() {
     }
   }
   ssize_t n = ::read(fd_, rbuf_.get() + rend_, rcap_ - rend_);
+  if (n > 0 && limits_->input_bytes != nullptr) *limits_->input_bytes += static_cast<uint64_t>(n);
   if (n == 0) {
     Close("client closed connection");
     return;
@@ -268,6 +269,7 @@ void Connection::WriteOutput() {
       return;
     }
     out_pos_ += static_cast<size_t>(n);
+    if (limits_->output_bytes != nullptr) *limits_->output_bytes += static_cast<uint64_t>(n);
   }
   if (out_pos_ == out_.size()) {
     out_pos_ = 0;

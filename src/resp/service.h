@@ -8,6 +8,7 @@
 #include <span>
 #include <string_view>
 
+#include "common/metrics.h"
 #include "resp/parser.h"
 #include "resp/reply_builder.h"
 
@@ -27,6 +28,10 @@ struct ConnectionLimits {
   ParserLimits parser;
   int64_t query_buffer_limit = 1LL << 30;   // client-query-buffer-limit
   int64_t output_buffer_limit = 256 << 20;  // hard limit per client; 0 = none
+  // Bytes read from and written to the worker's clients (null: not counted). Written on the
+  // worker's thread only.
+  metrics::OwnedValue<uint64_t>* input_bytes = nullptr;
+  metrics::OwnedValue<uint64_t>* output_bytes = nullptr;
 };
 
 // Per-connection state the service attaches to a connection.

@@ -289,7 +289,8 @@ bool Table::EvictOne(EvictionPolicy policy, int samples) {
 }
 
 TableStats Table::stats() const {
-  return TableStats{keys_, volatile_keys_, expired_, evicted_, used_bytes_};
+  return TableStats{keys_.Get(), volatile_keys_.Get(), expired_.Get(), evicted_.Get(),
+                    used_bytes_.Get()};
 }
 
 }  // namespace shoal::storage

@@ -30,6 +30,7 @@
 #include "common/clock.h"
 #include "common/hash.h"
 #include "common/ids.h"
+#include "common/metrics.h"
 #include "common/rng.h"
 #include "storage/entry.h"
 #include "storage/journal.h"
@@ -127,6 +128,7 @@ class Table {
   // The LRU clock, in seconds, stamped on entries by Find(). Set by the owner's timer.
   void set_lru_clock(uint32_t seconds) { lru_clock_ = seconds; }
 
+  // Thread-safe: the counters are single-writer atomics (metrics::OwnedValue).
   TableStats stats() const;
   int64_t used_bytes() const { return used_bytes_; }
   const Clock* clock() const { return clock_; }
@@ -167,11 +169,12 @@ class Table {
   Journal* journal_ = nullptr;
   SeededRng rng_;
   std::vector<Bucket> buckets_;
-  size_t keys_ = 0;
-  size_t volatile_keys_ = 0;
-  uint64_t expired_ = 0;
-  uint64_t evicted_ = 0;
-  int64_t used_bytes_ = 0;
+  // Written by the owning worker, read by any thread (stats(), used_bytes(), size()).
+  metrics::OwnedValue<size_t> keys_{0};
+  metrics::OwnedValue<size_t> volatile_keys_{0};
+  metrics::OwnedValue<uint64_t> expired_{0};
+  metrics::OwnedValue<uint64_t> evicted_{0};
+  metrics::OwnedValue<int64_t> used_bytes_{0};
   uint32_t lru_clock_ = 0;
   uint32_t expire_cursor_ = 0;
 };
