@@ -19,10 +19,10 @@ of stops, a tearDownClass) cannot be lost.
 import atexit
 import os
 import re
-import sys
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
