@@ -78,11 +78,12 @@ if [ "${SHOAL_FAST:-0}" != 1 ]; then
     failed=$((failed + 1)); status=1
   fi
 
-  # Everything ctest runs (no benchmarks). A Debug build: the simulations run fewer seeds there
-  # (40 per scenario, see each sim test; the release build runs 200).
+  # Everything ctest runs (no benchmarks).
   echo "== ASan + UBSan build"
   if ./scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DSHOAL_SANITIZE=ON -DSHOAL_BENCH=OFF; then
-    (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    # 40 seeds per simulation scenario (the SWIM one runs 200 by default): the sweeps are the
+    # release build's; here the simulations are run for memory errors and undefined behaviour.
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 SHOAL_SIM_SEEDS=40 \
       ctest --output-on-failure -j2 --timeout 900) 2>&1 | tee build-logs/ctest-asan.log
     count build-logs/ctest-asan.log build-asan
   else
