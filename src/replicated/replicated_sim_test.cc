@@ -45,6 +45,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -165,13 +167,14 @@ class MapSim {
   }
 
   sim::Simulator& sim() { return sim_; }
-  // What a run did, for comparing two runs of one seed. Not the trace hash: the network hashes
-  // payloads, and the order of entries in a sync answer is the hash tables' iteration order,
-  // which depends on memory addresses (the contents do not).
+  // What a run did, for comparing two runs of one seed: the harness's trace hash (below) and
+  // counts. Not the simulator's trace hash: the network hashes payloads, and the order of entries
+  // in a sync answer is the hash tables' iteration order, which depends on memory addresses (the
+  // contents do not).
   std::vector<uint64_t> Fingerprint() const {
-    std::vector<uint64_t> f = {sim_.trace().size(), sim_.events_run(),     totals_.writes,
-                               totals_.sessions,    totals_.sessions_done, totals_.expired,
-                               totals_.collected};
+    std::vector<uint64_t> f = {trace_,          sim_.trace().size(), sim_.events_run(),
+                               totals_.writes,  totals_.sessions,    totals_.sessions_done,
+                               totals_.expired, totals_.collected};
     for (const Node& node : nodes_) {
       f.push_back(node.map ? node.map->Digest(0, 0) : 0);
       f.push_back(node.map ? node.map->entries() : 0);
@@ -268,12 +271,37 @@ class MapSim {
   void ApplyRemote(int i, const std::vector<Change>& changes) {
     Node& node = nodes_[i];
     std::optional<HlcTime> newest;
+    uint64_t applied = 0;  // a sum: the same whatever the order of `changes`
     for (const Change& c : changes) {
       if (!writes_.contains(c.stamp)) Violation("a change nobody wrote: " + c.key);
-      if (node.map->Apply(c)) node.held.insert(c.stamp);
+      const bool took = node.map->Apply(c);
+      if (took) node.held.insert(c.stamp);
+      applied += ChangeHash(c, took);
       if (!newest || *newest < c.stamp.time) newest = c.stamp.time;
     }
     if (newest) node.hlc.Observe(*newest, NowMicros(i));
+    Trace(
+        {2, static_cast<uint64_t>(sim_.Now()), static_cast<uint64_t>(i), changes.size(), applied});
+  }
+
+  // The harness's trace: every write, every batch of changes applied from elsewhere (with which
+  // ones took), every boot (with or without a snapshot) and crash, each with its time and node.
+  void Trace(std::initializer_list<uint64_t> words) {
+    for (uint64_t w : words) {
+      for (int k = 0; k < 8; ++k) {
+        trace_ ^= (w >> (8 * k)) & 0xff;
+        trace_ *= 1099511628211ull;
+      }
+    }
+  }
+
+  static uint64_t ChangeHash(const Change& c, bool took) {
+    uint64_t h = std::hash<std::string>()(c.key);
+    h = h * 31 + c.stamp.time.wall;
+    h = h * 31 + c.stamp.time.logical;
+    h = h * 31 + (c.value ? std::hash<std::string>()(*c.value) : 0);
+    h = h * 31 + static_cast<uint64_t>(c.expire_ms);
+    return h * 2 + (took ? 1 : 0);
   }
 
   void Send(int from, int to, Kind kind, uint64_t session, uint32_t round, std::string_view p) {
@@ -283,6 +311,7 @@ class MapSim {
   // ---- Lifecycle ----
 
   void Boot(int i, bool from_snapshot) {
+    Trace({3, static_cast<uint64_t>(sim_.Now()), static_cast<uint64_t>(i), from_snapshot});
     Node& node = nodes_[i];
     node.map = std::make_unique<LwwMap>();
     node.hlc = bus::HybridClock();
@@ -316,6 +345,7 @@ class MapSim {
   }
 
   void Crash(int i) {
+    Trace({4, static_cast<uint64_t>(sim_.Now()), static_cast<uint64_t>(i)});
     ++totals_.crashes;
     Node& node = nodes_[i];
     if (node.session) sim_.Cancel(node.session->timeout);
@@ -409,6 +439,7 @@ class MapSim {
       if (!writes_.emplace(c.stamp, c).second) Violation("a stamp named two writes");
       ++totals_.writes;
       if (!node.map->Apply(c)) Violation("a local write lost locally: " + c.key);
+      Trace({1, static_cast<uint64_t>(sim_.Now()), static_cast<uint64_t>(i), ChangeHash(c, true)});
       node.held.insert(c.stamp);
       batch.push_back(std::move(c));
     }
@@ -703,6 +734,7 @@ class MapSim {
   std::map<Endpoint, int> index_;
   std::map<Stamp, Change> writes_;  // every write ever made, by stamp
   uint64_t counter_ = 0;
+  uint64_t trace_ = 14695981039346656037ull;  // FNV-1a over Trace()'s words
   uint64_t session_ids_ = 0;
   bool churning_ = true;
   bool freeze_ = false;
@@ -765,14 +797,18 @@ TEST(ReplicatedSim, ConvergesToTheNewestSurvivingWrites) {
   }
 }
 
+// A seed's run is a function of the seed: the same trace hash (and counts) twice, and another
+// seed gives another trace.
 TEST(ReplicatedSim, SameSeedSameRun) {
-  auto run = [] {
-    MapSim s(7);
+  auto run = [](uint64_t seed) {
+    MapSim s(seed);
     Failures f = s.Run();
     EXPECT_TRUE(f.empty());
     return s.Fingerprint();
   };
-  EXPECT_EQ(run(), run());
+  const std::vector<uint64_t> first = run(7);
+  EXPECT_EQ(first, run(7));
+  EXPECT_NE(first[0], run(8)[0]);
 }
 
 }  // namespace

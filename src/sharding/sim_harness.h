@@ -31,15 +31,19 @@
 //
 // Checks:
 //   * At every state change: the number of nodes holding each bucket ACTIVE. Two at once is a
-//     violation unless the run has had a fault that allows it (a partition, a link-delay fault, a
-//     live member declared dead): `strict()`.
+//     violation unless a fault that allows it is in effect or ended less than `fault_grace` ago
+//     (a partition, a link-delay fault, a live member declared dead): the check holds before,
+//     between and after faults for the whole run, and the duplicates a fault excuses are
+//     counted (`excused_duplicates()`).
 //   * CheckWrites: for every key, its last acknowledged value must be in the store of the node
 //     holding its bucket ACTIVE — unless the bucket was exposed to loss at or after that write
 //     (its ACTIVE or SENDING holder crashed, or two nodes held it ACTIVE at once: cache
 //     semantics), which is counted as excused.
 //   * Every read returns the key's last acknowledged value, unless the bucket is ACTIVE twice
-//     or was exposed to loss since that write; a SENDING node's stale answer (T committed and
-//     took a write before S heard of the commit) is only counted.
+//     or was exposed to loss since that write. A SENDING node S may answer without a write only
+//     in the commit window: the write was acknowledged by S's migration target T (T committed
+//     and took it before S heard of the commit); any other stale read from S is a violation.
+//     Those answers are counted (`stale_sending_reads()`).
 //   * Store and map discipline: chunks land only in RECEIVING buckets, ReadBuckets reads only
 //     SENDING ones, DropBuckets never drops an ACTIVE or SENDING bucket, each node's published
 //     epochs increase.
@@ -50,6 +54,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -74,6 +79,9 @@ struct ShardSimOptions {
   // Converged() also wants this long without any bucket state change or map publication: longer
   // than the coordinator's idle poll, so that it has had a round that asked for nothing.
   int64_t quiet = 5 * sim::kSecond;
+  // After a partition heals, links are restored, or a live member is declared dead, two ACTIVE
+  // holders of a bucket are excused for this long (views and maps converge meanwhile).
+  int64_t fault_grace = 10 * sim::kSecond;
   // Prints every bucket state change and map publication (debugging a seed); with
   // `verbose_bucket` >= 0, only the changes of that bucket and the writes to it.
   bool verbose = false;
@@ -185,8 +193,16 @@ class ShardSim {
   // (between the target's commit and the source hearing of it; see CheckRead). Reads that miss
   // an acknowledged write anywhere else are violations.
   uint64_t stale_sending_reads() const { return stale_sending_reads_; }
-  // Duplicate ACTIVE holders are violations: no partition, link fault or false death so far.
+  // No partition, link fault or false death so far in the run.
   bool strict() const { return !faults_; }
+  // Whether two ACTIVE holders are excused now: a fault is in effect or ended within
+  // `fault_grace`.
+  bool Lenient() const;
+  // Times a bucket became ACTIVE on a second node while Lenient() (never otherwise: a violation).
+  uint64_t excused_duplicates() const { return excused_duplicates_; }
+  // A hash of the run's events (bucket state changes, map publications, acknowledged writes and
+  // reads, with their times): the same seed and options give the same hash.
+  uint64_t trace_hash() const { return trace_hash_; }
   uint64_t false_deaths() const { return false_deaths_; }
   // One line per node: states, epoch, coordinator, flights (for failure messages).
   std::string Describe() const;
@@ -231,6 +247,8 @@ class ShardSim {
   uint64_t DoKeyCount(int i) const;
   int64_t StoreDelay();
   void SetActive(int i, uint16_t b, bool active);
+  void Trace(std::initializer_list<uint64_t> words);
+  void EndFault();
 
   // Clients.
   void Issue(int c);
@@ -251,6 +269,11 @@ class ShardSim {
   std::vector<uint8_t> active_count_;  // per bucket, up nodes holding it ACTIVE
   std::vector<int64_t> exposed_at_;    // per bucket, last time its data was exposed to loss
   bool faults_ = false;
+  bool partitioned_ = false;
+  bool slow_links_ = false;
+  int64_t lenient_until_ = -1;  // end of the grace after the last fault
+  uint64_t excused_duplicates_ = 0;
+  uint64_t trace_hash_ = 14695981039346656037ull;
   int64_t last_change_ = 0;  // the last bucket state change or map publication anywhere
   uint64_t open_calls_ = 0;  // CoreIo::Call requests not completed yet
   std::map<std::pair<int, int>, int64_t> stream_tail_;  // last arrival on each directed stream

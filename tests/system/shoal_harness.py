@@ -4,13 +4,25 @@ The binary is taken from the SHOAL_BIN environment variable (set by ctest), or f
 argument, or else build/shoal relative to the repository root.
 
 Each ShoalServer runs one real `shoal serve` process on a free loopback port. start() waits for
-the node by polling PING until a deadline; stop() kills the process it started, by its pid.
+the node by polling PING until a deadline (a node that exits or hangs at start is reported at
+once with its log; only a port taken by someone else is retried, on new ports). stop() sends
+the process it started SIGTERM, by its pid, and a second one (which skips the graceful leave),
+waits a bounded time for it to exit (so a sanitizer build's leak check runs) and only then
+SIGKILLs it.
+
+A sanitizer report in a node's log (AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer,
+ThreadSanitizer) fails the run: stop() raises it (after the process is gone), and every report
+seen is printed again at exit with a failing status, so one raised where nobody looks (a loop
+of stops, a tearDownClass) cannot be lost.
 """
 
+import atexit
 import os
+import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -20,6 +32,53 @@ import redis
 _REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 START_TIMEOUT = 15.0
+STOP_TIMEOUT = 20.0  # SIGTERM to exit; a sanitizer build's leak check runs in this time
+
+# What the sanitizers print when they find something.
+SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|LeakSanitizer:|"
+                              r"runtime error:|WARNING: ThreadSanitizer|ERROR: ThreadSanitizer")
+_sanitizer_reports = []  # (node, report excerpt) seen by stop(), in order
+_started = []  # every ShoalServer that started a process, for the exit-time cleanup
+
+
+def sanitizer_report(log):
+    """The part of `log` from the first sanitizer report on (up to 6000 chars), or None."""
+    m = SANITIZER_REPORT.search(log)
+    if m is None:
+        return None
+    begin = log.rfind("\n", 0, m.start()) + 1
+    return log[begin:begin + 6000]
+
+
+def _at_exit():
+    for server in list(_started):
+        try:
+            server.stop(check=False)
+        except Exception:
+            pass
+    if _sanitizer_reports:
+        for name, report in _sanitizer_reports:
+            sys.stderr.write(f"\n=== sanitizer report in the log of {name} ===\n{report}\n")
+        sys.stderr.write(f"FAILED: {len(_sanitizer_reports)} node log(s) with a sanitizer "
+                         f"report\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+
+atexit.register(_at_exit)
+
+
+class StartFailure(RuntimeError):
+    """The node exited or did not answer at start (not retried)."""
+
+
+def _port_taken(log):
+    """True if the node's start failed because a port it was given was taken meanwhile."""
+    return "Address already in use" in log or "EADDRINUSE" in log
+
+
+def _log_tail(log, lines=60):
+    return "\n".join(log.splitlines()[-lines:])
 
 
 def find_binary(binary=None):
@@ -100,29 +159,42 @@ class ShoalServer:
         return argv
 
     def start(self, attempts=5):
-        last_error = None
-        for _ in range(attempts):
+        for attempt in range(attempts):
             self.port = free_port()
-            self._log_text = ""
-            self._log = tempfile.TemporaryFile()
-            self.proc = subprocess.Popen(self._argv(), stdout=self._log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-            try:
-                self._wait_ready()
-                self._check_identity()
+            self._spawn(None)
+            if self._started_ok(attempt, attempts, "shoal"):
                 return self
-            except Exception as e:  # port raced away, or a startup failure: retry on a new port
-                last_error = e
-                log = self.log()
-                self.stop()
-                last_error = RuntimeError(f"shoal did not start: {e}\n--- log ---\n{log}")
-        raise last_error
+        raise AssertionError("unreachable")
+
+    def _spawn(self, env):
+        self._log_text = ""
+        self._log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self._argv(), stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env)
+        if self not in _started:
+            _started.append(self)
+
+    def _started_ok(self, attempt, attempts, name):
+        """Waits for the process just spawned. True once it serves; False if a port it was given
+        was taken meanwhile and attempts are left (the caller retries on new ports); raises
+        StartFailure with the log's tail if it exited or hung for any other reason."""
+        try:
+            self._wait_ready()
+            self._check_identity()
+            return True
+        except Exception as e:
+            error = e
+        log = self.log()
+        self.stop(check=False)
+        if (isinstance(error, PortTaken) or _port_taken(log)) and attempt + 1 < attempts:
+            return False
+        raise StartFailure(f"{name} did not start: {error}\n--- log (tail) ---\n{_log_tail(log)}")
 
     def _wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"shoal exited with status {self.proc.returncode}")
+                raise StartFailure(f"shoal exited with status {self.proc.returncode}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
                     s.sendall(b"*1\r\n$4\r\nPING\r\n")
@@ -142,21 +214,53 @@ class ShoalServer:
         with self.client() as c:
             pid = c.info("server")["process_id"]
         if pid != self.proc.pid:
-            raise RuntimeError(f"port {self.port} is served by pid {pid}, not ours ({self.proc.pid})")
+            raise PortTaken(f"port {self.port} is served by pid {pid}, not ours ({self.proc.pid})")
 
-    def stop(self):
+    def stop(self, check=True, graceful=True):
+        """Stops the process: SIGTERM twice (a stop without the graceful leave), up to
+        STOP_TIMEOUT for it to exit, then SIGKILL; with graceful=False, SIGKILL at once (a crash).
+        Then, with check, raises AssertionError if the log holds a sanitizer report."""
         proc, self.proc = self.proc, None
         if proc is not None:
+            if proc.poll() is None and graceful:
+                deadline = time.monotonic() + STOP_TIMEOUT
+                try:
+                    os.kill(proc.pid, signal.SIGTERM)
+                    # A second signal once the first one's stop is under way (logged) makes the
+                    # node exit without handing its buckets over: no waiting for a leave.
+                    logged_by = time.monotonic() + 5.0
+                    while (proc.poll() is None and time.monotonic() < logged_by and
+                           "signal 15 received" not in self.log()):
+                        time.sleep(0.02)
+                    if proc.poll() is None:
+                        os.kill(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+                try:
+                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
             if proc.poll() is None:
                 try:
                     os.kill(proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
             proc.wait(timeout=10)
+        if self in _started:
+            _started.remove(self)
         if self._log is not None:
             self._log_text = self.log()
             self._log.close()
             self._log = None
+            report = sanitizer_report(self._log_text)
+            if report is not None:
+                _sanitizer_reports.append((self.display_name(), report))
+                if check:
+                    raise AssertionError(f"sanitizer report in the log of {self.display_name()}:"
+                                         f"\n{report}")
+
+    def display_name(self):
+        return getattr(self, "name", None) or f"shoal on port {self.port}"
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -392,6 +496,10 @@ def parse_info(text):
     return out
 
 
+class PortTaken(RuntimeError):
+    """The port picked for a node is served by another process (a race with the OS's picks)."""
+
+
 class ClusterNode(ShoalServer):
     """One `shoal serve` cluster member: its own client and cluster ports, a cookie, seeds, an
     optional data dir (keeps its id across restarts), a cluster mode (forward/redirect) and, with
@@ -432,29 +540,19 @@ class ClusterNode(ShoalServer):
         """Starts the node (returns once it answers PING: it may not serve keys yet); with
         keep_ports, the first attempt reuses the ports of its previous run."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
-        last_error = None
         for attempt in range(attempts):
             if not (keep_ports and attempt == 0 and self.port):
                 self.port = free_port()
                 self.cluster_port = free_cluster_port()
                 self.http_port = free_port() if self.http else None
-            self._log_text = ""
-            self._log = tempfile.TemporaryFile()
-            self.proc = subprocess.Popen(self._argv(), stdout=self._log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, env=env)
-            try:
-                self._wait_ready()
-                self._check_identity()
+            self._spawn(env)
+            if self._started_ok(attempt, attempts, self.name):
                 return self
-            except Exception as e:  # a port raced away, or a startup failure: retry on new ports
-                log = self.log()
-                self.stop()
-                last_error = RuntimeError(f"{self.name} did not start: {e}\n--- log ---\n{log}")
-        raise last_error
+        raise AssertionError("unreachable")
 
     def kill9(self):
         """Crashes the node (SIGKILL by pid) and reaps it; keeps its log."""
-        self.stop()
+        self.stop(graceful=False)
 
     def send_sigterm(self):
         os.kill(self.proc.pid, signal.SIGTERM)
@@ -549,9 +647,9 @@ def parse_cluster_nodes(text):
 def cluster_state(nodes, probes=None):
     """One poll of a cluster: (settled?, description). Settled means every node answers, the
     buckets they serve add up to 16384, none is being sent or received, all report the same map
-    epoch, each serves exactly its even share (floor or ceil), and GETs of the probe keys on every node get no
-    CLUSTERDOWN/TRYAGAIN/forwarding error. Where CLUSTER NODES exists, also: every node has the
-    same map, and it names each node for exactly the buckets that node serves."""
+    epoch, each serves exactly its even share (floor or ceil), every node has the same map
+    (CLUSTER NODES) and it names each node for exactly the buckets that node serves, and GETs of
+    the probe keys on every node get no CLUSTERDOWN/TRYAGAIN/forwarding error."""
     infos = {n.name: n.cluster_info() for n in nodes}
     desc = "; ".join(
         f"{name}: " + (f"served={i.get('buckets_served')} send={i.get('buckets_sending')} "
@@ -572,9 +670,8 @@ def cluster_state(nodes, probes=None):
     # looser check could pass between two migration batches and see buckets move afterwards.
     if any(abs(s - share) >= 1 for s in served):
         return False, desc
-    # Where CLUSTER NODES is supported: every node has the same map (epoch and owners), and the
-    # map names each node for exactly the buckets it serves (maps follow migrations a little
-    # later).
+    # Every node has the same map (epoch and owners), and the map names each node for exactly the
+    # buckets it serves (maps follow migrations a little later).
     maps = {}
     for n in nodes:
         try:
@@ -582,20 +679,18 @@ def cluster_state(nodes, probes=None):
         except (OSError, EOFError) as e:
             return False, f"{desc}; {n.name}: {e}"
         if isinstance(text, RespError):
-            maps = None  # not supported (an older build): the checks above must do
-            break
+            return False, f"{desc}; {n.name} CLUSTER NODES: {text}"
         maps[n.name] = parse_cluster_nodes(text)
-    if maps:
-        first = next(iter(maps.values()))
-        for name, m in maps.items():
-            if m != first:
-                return False, f"{desc}; maps differ: {name} has epoch {m[0]}, " \
-                              f"{next(iter(maps))} has {first[0]}"
-        epoch, owners = first
-        for n, i in zip(nodes, infos.values()):
-            mapped = owners.get(f"127.0.0.1:{n.port}", 0)
-            if mapped != i["buckets_served"]:
-                return False, f"{desc}; map (epoch {epoch}) names {n.name} for {mapped} buckets"
+    first = next(iter(maps.values()))
+    for name, m in maps.items():
+        if m != first:
+            return False, f"{desc}; maps differ: {name} has epoch {m[0]}, " \
+                          f"{next(iter(maps))} has {first[0]}"
+    epoch, owners = first
+    for n, i in zip(nodes, infos.values()):
+        mapped = owners.get(f"127.0.0.1:{n.port}", 0)
+        if mapped != i["buckets_served"]:
+            return False, f"{desc}; map (epoch {epoch}) names {n.name} for {mapped} buckets"
     for n in nodes:
         try:
             with n.raw(3) as s:
@@ -660,10 +755,10 @@ def step(fn):
 
 def slot_owners(node):
     """The map as `node` has it (CLUSTER SLOTS): a list of 16384 "ip:port" strings (None for an
-    unowned slot), or None if CLUSTER SLOTS is not supported."""
+    unowned slot). An error reply fails the caller's test."""
     reply = node.command("CLUSTER", "SLOTS")
     if isinstance(reply, RespError):
-        return None
+        raise AssertionError(f"{getattr(node, 'name', node.port)}: CLUSTER SLOTS: {reply}")
     owners = [None] * NUM_BUCKETS
     for entry in reply:
         host, port = entry[2][0], entry[2][1]

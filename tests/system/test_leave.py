@@ -1,10 +1,7 @@
 """System test of graceful leave: real `shoal serve` processes on loopback (redirect mode, admin
 HTTP API on), the leave asked for with `shoal leave`, `shoal leave --force` or SIGTERM.
 
-LargeValueLeaveTest: node 2 of 3 holds a 70 MiB string and a 70 MiB hash (70 fields of 1 MiB),
-each larger than the internal RPC's 64 MiB frame, plus 3000 small keys spread over the cluster.
-`shoal leave` on node 2: it exits with status 0 after handing everything over, and every key is
-readable from the two others, the large values byte-exact.
+The leave of values larger than a frame is test_leave_large.py.
 
 AllLeavingTest: SIGTERM to all three nodes at once (Ctrl-C on scripts/run.sh): nobody can take
 anyone's buckets, so each hands over what it can, logs what it kept (or that it handed all
@@ -25,7 +22,6 @@ itself is not interrupted; the test kills the process).
 Every process is started here and killed by its pid; waits poll with deadlines.
 """
 
-import os
 import re
 import subprocess
 import time
@@ -138,52 +134,6 @@ class LeaveClusterTest(unittest.TestCase):
     def _stop(self):
         for n in self.nodes:
             n.stop()
-
-
-class LargeValueLeaveTest(LeaveClusterTest):
-    def test_leave_hands_over_values_larger_than_a_frame(self):
-        leaver = self.nodes[1]
-        owners = slot_owners(self.nodes[0])
-        self.assertIsNotNone(owners, "CLUSTER SLOTS")
-        big_key = key_owned_by(owners, leaver, "big:str:")
-        hash_key = key_owned_by(owners, leaver, "big:hash:")
-        big = os.urandom(BIG)
-        fields = {f"f{i}".encode(): big[i << 20:(i + 1) << 20] for i in range(70)}
-        with leaver.client(socket_timeout=120) as c:
-            self.assertTrue(c.set(big_key, big))
-            # A few fields per HSET (each under the frame but the hash far above it).
-            items = list(fields.items())
-            for i in range(0, len(items), 10):
-                c.hset(hash_key, mapping=dict(items[i:i + 10]))
-        small = write_small(self.nodes, owners, 3000)
-        leave(leaver)
-        rc = leaver.wait_exit(timeout=180)
-        log = leaver.log()
-        self.assertEqual(rc, 0, f"leaver's exit status\n{all_logs(self.nodes)}")
-        self.assertIn("buckets handed over", log)
-        self.assertNotIn("frame limit", log)
-        rest = [n for n in self.nodes if n is not leaver]
-        try:
-            wait_settled(rest, timeout=SETTLE_TIMEOUT, total_keys=len(small) + 2)
-        except AssertionError as e:
-            self.fail(f"{e}\n{all_logs(self.nodes)}")
-        got = follow(rest, "GET", big_key)
-        self.assertEqual(len(got), len(big))
-        self.assertTrue(got == big, "the 70 MiB string differs")
-        got_hash = follow(rest, "HGETALL", hash_key)
-        got_hash = dict(zip(got_hash[::2], got_hash[1::2])) if isinstance(got_hash, list) \
-            else got_hash
-        self.assertEqual(len(got_hash), len(fields))
-        self.assertTrue(got_hash == fields, "the 70 MiB hash differs")
-        ports = by_port(rest)
-        owners = slot_owners(rest[0])
-        wrong = []
-        for k in small:
-            with ports[owners[key_slot(k)]].client() as c:
-                v = c.get(k)
-            if v != ("v:" + k[2:]).encode():
-                wrong.append((k, v))
-        self.assertEqual(wrong, [], f"{len(wrong)} small keys lost or wrong")
 
 
 class AllLeavingTest(LeaveClusterTest):

@@ -3,32 +3,28 @@
 Five real `shoal serve` processes form a cluster through one seed (node 1), then the test crashes
 one (kill -9) and checks the others declare it dead within 10 s, restarts it from the same data
 dir (same id, higher incarnation), starts an impostor with the wrong cookie (it must not get in),
-and stops one with SIGTERM (a graceful leave). Membership is read through INFO membership and,
-when the admin HTTP API is up, through GET /api/v1/members.
+and stops one with SIGTERM (a graceful leave). Membership is read through INFO membership and
+through the admin HTTP API (GET /api/v1/members), which every member runs.
 
 The steps share one cluster and run in order (test_1_... to test_6_...); once a step fails the
 later ones are skipped rather than failing for the same cause. Every process is started by this
 file and killed by its pid in tearDownClass. The measured times (death detection, leave, ...) are
 printed at the end; SHOAL_TEST_LOG_DIR=dir keeps every node's log.
 
-NetnsMembershipTest runs netns_membership.sh (three nodes in network namespaces, one cut off by
-taking its link down, then reconnected) where it can: as root with iproute2; otherwise it skips
-(also with SHOAL_SKIP_NETNS=1).
+The same over network namespaces is netns_membership.sh (ctest system_netns_membership).
 """
 
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import tempfile
 import time
 import unittest
 import urllib.error
 import urllib.request
 
-from shoal_harness import ClusterNode, find_binary, parse_info, step, wait_until
+from shoal_harness import ClusterNode, parse_info, step, wait_until
 
 COOKIE = "membership-test-cookie"
 WRONG_COOKIE = "not-the-membership-test-cookie"
@@ -167,11 +163,10 @@ class MembershipTest(unittest.TestCase):
         return time.monotonic() - t0
 
     def check_http_members(self, node, expected_states):
-        """If the admin API is up on `node`: GET /api/v1/members matches `expected_states`
-        ({node_id: state}). Returns False (asserting nothing) if the API is not there."""
+        """GET /api/v1/members on `node` (every member runs the admin API) matches
+        `expected_states` ({node_id: state})."""
         got = node.http_get("/api/v1/members")
-        if got is None or got[0] == 404:
-            return False
+        self.assertIsNotNone(got, f"GET /api/v1/members on {node.name}: no answer")
         status, body = got
         self.assertEqual(status, 200, f"GET /api/v1/members on {node.name}: {body}")
         self.assertIsInstance(body, dict)
@@ -185,23 +180,19 @@ class MembershipTest(unittest.TestCase):
             self.assertIsInstance(m["incarnation"], int)
             self.assertRegex(m["id"], r"^[0-9a-f]{32}$")
             self.assertRegex(m["address"], r"^127\.0\.0\.1:\d+$")
-        return True
 
     def wait_http_members(self, nodes, expected_states, timeout=POLL_TIMEOUT):
-        """check_http_members on every node, polled until it holds (the view converges). Returns
-        False if the API is not up (on the first node asked)."""
+        """check_http_members on every node, polled until it holds (the view converges)."""
         deadline = time.monotonic() + timeout
         for node in nodes:
             while True:
                 try:
-                    if not self.check_http_members(node, expected_states):
-                        return False
+                    self.check_http_members(node, expected_states)
                     break
                 except AssertionError:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.05)
-        return True
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -273,18 +264,21 @@ class MembershipTest(unittest.TestCase):
             print(f"\nnote: restarted node started at incarnation {after['incarnation']} and is "
                   f"at {now_inc} now (it refuted a suspicion)", flush=True)
         self.counters["restart_extra_refutations"] = now_inc - int(after["incarnation"])
-        if self.wait_http_members(self.nodes, {i: "alive" for i in self.ids.values()}):
-            # Every node (admin API) holds the victim's current incarnation.
-            def same_incarnation():
-                want = int(victim.membership()["incarnation"])
-                for n in self.nodes:
-                    status, body = n.http_get("/api/v1/members")
-                    inc = {m["id"]: m["incarnation"] for m in body["members"]}
-                    if inc[before["node_id"]] != want:
-                        return False
-                return True
-            wait_until(same_incarnation, timeout=POLL_TIMEOUT, interval=0.05,
-                       message="every node holding the restarted node's incarnation")
+        self.wait_http_members(self.nodes, {i: "alive" for i in self.ids.values()})
+
+        # Every node (admin API) holds the victim's current incarnation.
+        def same_incarnation():
+            want = int(victim.membership()["incarnation"])
+            for n in self.nodes:
+                got = n.http_get("/api/v1/members")
+                if got is None or got[0] != 200:
+                    return False
+                inc = {m["id"]: m["incarnation"] for m in got[1]["members"]}
+                if inc[before["node_id"]] != want:
+                    return False
+            return True
+        wait_until(same_incarnation, timeout=POLL_TIMEOUT, interval=0.05,
+                   message="every node holding the restarted node's incarnation")
 
     @step
     def test_4_node_with_the_wrong_cookie_is_kept_out(self):
@@ -359,11 +353,9 @@ class MembershipTest(unittest.TestCase):
         expected = {i: "alive" for i in self.ids.values()}
         expected[self.ids[leaver.name]] = "left"
         got = others[0].http_get("/health")
-        if got is None or got[0] == 404:
-            self.skipTest("admin HTTP API not available (GET /health)")
+        self.assertIsNotNone(got, "GET /health: no answer")
         self.assertEqual(got[0], 200, got)
-        if not self.wait_http_members(others, expected):
-            self.skipTest("admin HTTP API not available (GET /api/v1/members)")
+        self.wait_http_members(others, expected)
         for n in others:
             info = n.membership()
             status, body = n.http_get("/api/v1/members")
@@ -379,39 +371,6 @@ class MembershipTest(unittest.TestCase):
             for peer in others:
                 self.assertEqual(by_id[self.ids[peer.name]]["address"], peer.cluster_address)
             self.assertEqual(sum(counts(info).values()), len(body["members"]))
-
-
-class NetnsMembershipTest(unittest.TestCase):
-    """netns_membership.sh: three nodes in network namespaces on a bridge; one is cut off with
-    `ip link set ... down` (declared dead), then reconnected (alive again). Needs root; skipped
-    where network namespaces cannot be made, or with SHOAL_SKIP_NETNS=1."""
-
-    def test_cut_off_node_is_declared_dead_and_comes_back(self):
-        if os.environ.get("SHOAL_SKIP_NETNS") == "1":
-            self.skipTest("SHOAL_SKIP_NETNS=1")
-        if os.geteuid() != 0 or shutil.which("ip") is None:
-            self.skipTest("needs root and iproute2")
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "netns_membership.sh")
-        env = dict(os.environ, SHOAL_BIN=find_binary())
-        with tempfile.TemporaryFile() as log:
-            proc = subprocess.Popen(["bash", script], env=env, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT)
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                # SIGTERM, not SIGKILL: the script's trap removes its namespaces and nodes.
-                os.kill(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait()
-            log.seek(0)
-            out = log.read().decode(errors="replace")
-        if proc.returncode == 77:
-            self.skipTest(out.strip().splitlines()[-1] if out.strip() else "skipped")
-        self.assertEqual(proc.returncode, 0, out)
-        print("\n" + "\n".join(l for l in out.splitlines() if l.startswith("ok:")), flush=True)
 
 
 if __name__ == "__main__":
