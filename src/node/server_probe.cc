@@ -113,9 +113,8 @@ void RegisterServerMetrics(Engine* e) {
   metrics::Family* lsn = r.AddGauge("shoal_journal_lsn",
                                     "The last LSN of each worker's journal of writes.", {"worker"});
   for (unsigned i = 0; i < e->num_shards(); ++i) {
-    lsn->CallbackWith({std::to_string(i)}, [e, i] {
-      return static_cast<double>(e->shard(i)->journal().lsn().value());
-    });
+    lsn->CallbackWith({std::to_string(i)},
+                      [e, i] { return static_cast<double>(e->shard(i)->journal().lsn().value()); });
   }
 }
 
