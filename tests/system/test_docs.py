@@ -21,6 +21,7 @@ NOT_COMMANDS = {
     "NUMSUB", "CHANNELS", "ACTIVE", "SENDING", "RECEIVING", "GARBAGE", "AMD", "JSON", "YAML",
     "HTTP", "TCP", "UDP", "RESP", "RESP2", "RESP3", "HLC", "LWW", "SWIM", "API", "CLI", "TTL_",
     "FORCE", "SIGTERM", "SIGKILL", "SIGINT", "LATE", "FORMED",
+    "RESTOREHASH", "DROPBUCKET",  # operations of journal records (journal.md), not commands
 }
 # Commands the docs name as not supported: the node must refuse them.
 UNSUPPORTED = {"BGSAVE", "MULTI", "EXEC", "WATCH", "EVAL", "FUNCTION", "OBJECT", "MONITOR",
