@@ -1,4 +1,4 @@
-// Bucket assignment schemes side by side (issue 5), on the 16384 buckets:
+// Bucket assignment schemes side by side, on the 16384 buckets:
 //   assign   sharding::Assign (sharding/assignment.h), each state the result of the previous
 //            change (the cluster grows one join at a time);
 //   ring128  a consistent-hash ring as libring builds it: each set has 128·weight points at
@@ -301,7 +301,7 @@ void Print(const Table& table, bool equal, int seeds) {
     worst[s].leaves = 1;
   }
   PrintRow("worst", worst, equal);
-  // The single worst join over all N and seeds, for assign (the 1.02 bound of issue 5 is per join).
+  // The single worst join over all N and seeds, for assign (the 1.02 bound is per join).
   double single = 0;
   double dev_buckets = 0;
   for (uint32_t n = 1; n <= kMaxSets; ++n) {

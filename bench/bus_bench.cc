@@ -1,4 +1,4 @@
-// Messaging bus (issue 6): request-response ping-pong through node::Bus, in one process and
+// Messaging bus: request-response ping-pong through node::Bus, in one process and
 // across three processes on loopback, against the seed's figures (Erlang, an old laptop).
 //
 // Usage: bus_bench [--part local|remote|all] [--requests N] [--seconds S] [--payload BYTES]

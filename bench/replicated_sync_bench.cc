@@ -1,4 +1,4 @@
-// Replicated-map sync traffic (issue 7): how many bytes a copy that missed a fraction of the writes
+// Replicated-map sync traffic: how many bytes a copy that missed a fraction of the writes
 // needs to catch up, against the size of the whole map.
 //
 // A source map of N entries (default 1,000,000; keys "user:%08d", values 32-100 random bytes) is

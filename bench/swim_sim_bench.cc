@@ -1,5 +1,5 @@
 // SWIM + Lifeguard measured in the simulator (membership/sim_cluster.h): real Swim cores, virtual
-// time, a faulty network. Prints a table; nothing is asserted (targets from issue 4 are shown
+// time, a faulty network. Prints a table; nothing is asserted (the targets are shown
 // beside the measurements).
 //
 //   (a) 100 nodes, one crashes: time until every live node has it dead, over seeds.

@@ -1,4 +1,4 @@
-// libFuzzer target: the replicated maps' decoders and sync protocol (issue 7) — sync requests
+// libFuzzer target: the replicated maps' decoders and sync protocol — sync requests
 // (DecodeRequest, then Answer on a small map), change batches (DecodeChanges), snapshots
 // (DecodeSnapshot, then RestoreSnapshot) and answers to a SyncSession at each phase of a session
 // (OnAnswer). The first byte picks which; with its high bit set, the input instead edits a valid

@@ -158,7 +158,7 @@ void RegisterNodeApi(AdminServer& http, const std::atomic<node::Server*>& server
     if (table == nullptr) return HttpReply::Problem(503, "membership is not running");
     return HttpReply::Json(MembersJson(*table));
   });
-  // Replicated maps (issue 7): each map's size and counters; POST saves snapshots now.
+  // Replicated maps: each map's size and counters; POST saves snapshots now.
   http.Get("/api/v1/maps", [&server](const HttpRequest&) {
     node::Server* s = server.load();
     if (s == nullptr) return HttpReply::Problem(503, "the node is not running");

@@ -421,7 +421,7 @@ TEST(Dispatcher, GoneHandlerIsRoutedAgainOnce) {
   EXPECT_EQ(One(*out), "n2:x");
 }
 
-// Issue 6's fan-out test: 5 nodes with 10,000 local subscribers each; one publish from a sixth
+// The fan-out test: 5 nodes with 10,000 local subscribers each; one publish from a sixth
 // node costs exactly 5 inter-node messages and makes 50,000 deliveries.
 TEST(Dispatcher, PublishFansOutThroughOneMessagePerNode) {
   Net net(6);

@@ -1,4 +1,4 @@
-// The bus's seven balancing strategies (issue 6) as pure functions over a list of handlers,
+// The bus's seven balancing strategies as pure functions over a list of handlers,
 // sans-I/O: the registry supplies its view (Registry::Handlers), these functions say who gets a
 // request. They take the registry's own `Handler` so that "leader" here is exactly the leader the
 // registry appoints (the least Handler::LeaderKey() = (registered_at, node, id)).

@@ -651,7 +651,7 @@ TEST(LoadServerConfig, ErrorsNameTheirSource) {
   EXPECT_EQ(c.error().code(), Errc::kIo);
 }
 
-// --- Replicated maps (issue 7) ----------------------------------------------------------------
+// --- Replicated maps ----------------------------------------------------------------
 
 TEST(ReplicatedMaps, FlagSyntaxAndChecks) {
   auto ok = ParseReplicatedMaps("users=users:,sessions=sess:");

@@ -61,7 +61,7 @@ struct ParamInfo {
   bool mutable_at_runtime;    // CONFIG SET may change it
 };
 
-// A replicated map (issue 7): every node holds all of it; keys starting with `prefix` are its.
+// A replicated map: every node holds all of it; keys starting with `prefix` are its.
 struct ReplicatedMapDecl {
   std::string name;
   std::string prefix;
@@ -119,7 +119,7 @@ struct ServerConfig {
   enum class DebugCommand { kNo, kLocal, kYes };
   DebugCommand enable_debug_command = DebugCommand::kNo;
 
-  // Replicated maps (issue 7). "replicated-maps": name=prefix,...; also the YAML section
+  // Replicated maps. "replicated-maps": name=prefix,...; also the YAML section
   // "maps: {users: {mode: replicated, prefix: 'users:'}}" and --replicated-map NAME=PREFIX.
   std::vector<ReplicatedMapDecl> replicated_maps;
   int64_t replicated_tombstone_ttl = 86400;    // "replicated-tombstone-ttl": seconds

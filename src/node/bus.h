@@ -1,4 +1,4 @@
-// Bus: the node's messaging bus (issue 6) — the bus::Dispatcher on the control thread with real
+// Bus: the node's messaging bus — the bus::Dispatcher on the control thread with real
 // I/O, the embedded C++ API, and the glue that lets RESP connections on the worker threads serve
 // exchanges, call them, publish and subscribe.
 //

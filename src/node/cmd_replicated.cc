@@ -1,4 +1,4 @@
-// RESP access to replicated maps (issue 7): any keyed command whose keys all start with one
+// RESP access to replicated maps: any keyed command whose keys all start with one
 // map's prefix runs here, on the client's own worker, against the local full copy — never
 // forwarded, never MOVED, in both cluster modes. Plus RMAP.* and SAVE.
 #include <fmt/format.h>

@@ -118,7 +118,7 @@ class Engine final : public resp::CommandService {
   void set_cluster(ClusterNode* cluster) { cluster_.store(cluster, std::memory_order_release); }
   ClusterNode* cluster() const { return cluster_.load(std::memory_order_acquire); }
 
-  // Replicated maps (issue 7): declared by config or the embedded API; any thread.
+  // Replicated maps: declared by config or the embedded API; any thread.
   ReplicatedMaps& replicated() { return *replicated_; }
   const ReplicatedMaps& replicated() const { return *replicated_; }
 

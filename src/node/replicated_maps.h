@@ -1,4 +1,4 @@
-// Replicated maps in the node (issue 7): every map declared here is held in full on every node,
+// Replicated maps in the node: every map declared here is held in full on every node,
 // read locally by any thread, written locally and then sent to every node on the bus.
 //
 // Threads. A ReplicatedMap is shared by the workers (RESP commands on its keys), the control

@@ -1,4 +1,4 @@
-// The replicated maps' embedded API (issue 7) on two real nodes in one process: a map declared
+// The replicated maps' embedded API on two real nodes in one process: a map declared
 // with the API on both, Put/Get/Erase/Range/Scan on the handle, change notifications for local
 // and remote changes, and a map declared at run time. Propagation is polled with deadlines.
 #include <gtest/gtest.h>

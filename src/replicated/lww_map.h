@@ -1,4 +1,4 @@
-// A replicated map's local copy (issue 7): last-writer-wins entries ordered by (hybrid logical
+// A replicated map's local copy: last-writer-wins entries ordered by (hybrid logical
 // clock time, origin node), deletes as tombstones, expiry, and a hash tree of digests for
 // anti-entropy. Sans-I/O and single-threaded; the node (node/replicated_maps.h) guards it with a
 // lock and carries its changes over the bus.

@@ -1,4 +1,4 @@
-// Replicated-map snapshots (issue 7): a map written to disk on demand and periodically (as ETS's
+// Replicated-map snapshots: a map written to disk on demand and periodically (as ETS's
 // tab2file) and loaded at boot, before the node joins (the seed's preload).
 //
 // File format (integers little-endian):

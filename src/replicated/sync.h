@@ -1,4 +1,4 @@
-// Replicated-map sync (issue 7): how two copies find and exchange only what differs, and the
+// Replicated-map sync: how two copies find and exchange only what differs, and the
 // batch of changes that carries writes between nodes. Sans-I/O: the node sends the bytes.
 //
 // Design note.

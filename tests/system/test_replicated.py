@@ -1,4 +1,4 @@
-"""System test of replicated maps (issue 7) on a 3-node cluster of real `shoal serve` processes.
+"""System test of replicated maps on a 3-node cluster of real `shoal serve` processes.
 
 Every node declares two replicated maps (users: -> 'users:', sess: -> 'sess:') with a short
 anti-entropy interval, two workers each, and a data dir (snapshots go there).
