@@ -153,6 +153,10 @@ void EventLoop::Run() {
     for (auto& t : graveyard_) t();
     graveyard_.clear();
 
+    // woken_ is cleared here, after the previous iteration's eventfd read, never between
+    // epoll_wait and that read: a producer's write consumed by that read would otherwise leave
+    // woken_ set with no wake pending, and the next Post would skip its write while we sleep.
+    woken_.store(false, std::memory_order_seq_cst);
     sleeping_.store(true, std::memory_order_seq_cst);
     bool inbox_empty;
     {
@@ -162,7 +166,6 @@ void EventLoop::Run() {
     const int timeout = inbox_empty ? NextTimeoutMs() : 0;
     const int n = epoll_wait(epfd_, events, kMaxEvents, timeout);
     sleeping_.store(false, std::memory_order_relaxed);
-    woken_.store(false);
     UpdateNow();
     ++iterations_;
     for (int i = 0; i < n; ++i) {

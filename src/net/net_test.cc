@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include "net/event_loop.h"
@@ -40,6 +41,40 @@ TEST(EventLoop, PostedTasksRunInOrderOnTheLoopThread) {
   EXPECT_FALSE(wrong_thread);
   ASSERT_EQ(seen.size(), 1000u);
   for (int i = 0; i < 1000; ++i) EXPECT_EQ(seen[i], i);
+}
+
+// Two producers each post a task and wait for it to run, many times over, so the loop keeps
+// going to sleep and being woken while the other producer's write may still be in flight. A lost
+// wake-up leaves a task unrun while the loop sleeps; only the slow keep-alive timer (there so a
+// failure ends the test rather than hanging it) would then run it.
+TEST(EventLoop, NoWakeUpIsLostUnderRacingProducers) {
+  EventLoop loop;
+  loop.Post([&] { loop.RunEvery(3000, [] {}); });
+  std::thread t([&] { loop.Run(); });
+  constexpr int kRounds = 100000;
+  std::atomic<int> lost{0};
+  auto producer = [&] {
+    for (int i = 0; i < kRounds && lost.load() == 0; ++i) {
+      auto ran = std::make_shared<std::atomic<bool>>(false);
+      // The second Post reads `sleeping_` while the first one's write is waking the loop.
+      loop.Post([] {});
+      loop.Post([ran] { ran->store(true); });
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      while (!ran->load()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          ++lost;
+          break;
+        }
+        std::this_thread::yield();
+      }
+    }
+  };
+  std::thread a(producer), b(producer);
+  a.join();
+  b.join();
+  loop.Stop();
+  t.join();
+  EXPECT_EQ(lost.load(), 0);
 }
 
 TEST(EventLoop, TimersFireAndCancel) {
