@@ -8,7 +8,12 @@
 # Env: SHOAL_FAST=1 skips the sanitizer build and the fuzzer (for quick local runs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Wall-clock seconds per stage, printed before the summary line.
+times=()
+mark=$SECONDS
+stage_done() { times+=("$1 $((SECONDS - mark))s"); mark=$SECONDS; }
 ./scripts/setup.sh || exit 1
+stage_done setup
 
 passed=0
 failed=0
@@ -62,8 +67,10 @@ fi
 
 echo "== release build"
 if ./scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+  stage_done release-build
   (cd build && ctest --output-on-failure -j2 --timeout 600) 2>&1 | tee build-logs/ctest-release.log
   count build-logs/ctest-release.log build
+  stage_done release-tests
 else
   echo "release build failed"; failed=$((failed + 1)); status=1
 fi
@@ -77,15 +84,18 @@ if [ "${SHOAL_FAST:-0}" != 1 ]; then
     echo "fuzzer found a problem or failed to build:"; tail -40 build-logs/fuzz.log
     failed=$((failed + 1)); status=1
   fi
+  stage_done fuzz
 
   # Everything ctest runs (no benchmarks).
   echo "== ASan + UBSan build"
   if ./scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DSHOAL_SANITIZE=ON -DSHOAL_BENCH=OFF; then
+    stage_done asan-build
     # 40 seeds per simulation scenario (the SWIM one runs 200 by default): the sweeps are the
     # release build's; here the simulations are run for memory errors and undefined behaviour.
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 SHOAL_SIM_SEEDS=40 \
       ctest --output-on-failure -j2 --timeout 900) 2>&1 | tee build-logs/ctest-asan.log
     count build-logs/ctest-asan.log build-asan
+    stage_done asan-tests
   else
     echo "sanitizer build failed"; failed=$((failed + 1)); status=1
   fi
@@ -94,14 +104,17 @@ if [ "${SHOAL_FAST:-0}" != 1 ]; then
   # 140 MiB of values through the same threads as every other leave, slow under TSan).
   echo "== ThreadSanitizer build (the threaded parts: runtime, engine, server under system tests)"
   if ./scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_TSAN=ON --target shoal net_test bus_client replicated_node_test; then
+    stage_done tsan-build
     (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
       ctest --output-on-failure -j2 --timeout 900 -R "^(EventLoop|Runtime|ReplicatedEmbedded|system_)" -E "^system_leave_large$") 2>&1 | tee build-logs/ctest-tsan.log
     count build-logs/ctest-tsan.log build-tsan
+    stage_done tsan-tests
   else
     echo "tsan build failed"; failed=$((failed + 1)); status=1
   fi
 fi
 
 [ "$failed" -eq 0 ] || status=1
+echo "stage times: ${times[*]} (total $((SECONDS / 60)) min)"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit $status

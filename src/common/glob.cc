@@ -1,14 +1,13 @@
 #include "common/glob.h"
 
-#include <cctype>
 #include <utility>
+
+#include "common/ascii.h"
 
 namespace shoal {
 namespace {
 
-char Fold(char c, bool nocase) {
-  return nocase ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : c;
-}
+char Fold(char c, bool nocase) { return nocase ? AsciiToLower(c) : c; }
 
 // Matches the one pattern element at `p` (not a '*') against `c`; `*next` is set to the position
 // after the element. An unterminated class ends at the end of the pattern, as in Redis.

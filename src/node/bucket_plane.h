@@ -3,10 +3,12 @@
 // over (GARBAGE, with the node to redirect to). Written only by the control thread (the sharding
 // driver, mirroring sharding::ShardingCore), read by every worker without locks.
 //
-// Ordering: Set() stores the peer before the state (release); a reader that loads the state
-// (acquire) then reads the peer sees the peer of that state or a later one. A worker that must act
-// on a state change (release the writes it holds for a bucket leaving SENDING) is told by a
-// message as well, so nothing depends on polling these atomics.
+// Ordering: Set() writes the peer under a per-bucket sequence lock, then stores the state
+// (release). A reader that loads the state (acquire) and then reads the peer sees the peer of that
+// state or a later one, and never half of one id and half of another: the 128-bit id is two
+// 64-bit words, and peer() retries while a Set() of the same bucket is writing them. A worker that
+// must act on a state change (release the writes it holds for a bucket leaving SENDING) is told
+// by a message as well, so nothing depends on polling these atomics.
 #pragma once
 
 #include <array>
@@ -34,12 +36,23 @@ class BucketPlane {
     return s == sharding::BucketState::kActive || s == sharding::BucketState::kSending;
   }
   membership::MemberId peer(uint16_t b) const {
-    return {peer_hi_[b].load(std::memory_order_relaxed),
-            peer_lo_[b].load(std::memory_order_relaxed)};
+    for (;;) {
+      const uint32_t before = peer_seq_[b].load(std::memory_order_acquire);
+      if (before & 1) continue;  // a Set() is writing the two words
+      const uint64_t hi = peer_hi_[b].load(std::memory_order_relaxed);
+      const uint64_t lo = peer_lo_[b].load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (peer_seq_[b].load(std::memory_order_relaxed) == before) return {hi, lo};
+    }
   }
+  // Control thread only (one writer).
   void Set(uint16_t b, sharding::BucketState s, const membership::MemberId& peer) {
+    const uint32_t seq = peer_seq_[b].load(std::memory_order_relaxed);
+    peer_seq_[b].store(seq + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
     peer_hi_[b].store(peer.hi(), std::memory_order_relaxed);
     peer_lo_[b].store(peer.lo(), std::memory_order_relaxed);
+    peer_seq_[b].store(seq + 2, std::memory_order_release);
     state_[b].store(static_cast<uint8_t>(s), std::memory_order_release);
   }
   // While false (a node without cluster sharding: unit tests, the library without a control
@@ -51,6 +64,7 @@ class BucketPlane {
   std::array<std::atomic<uint8_t>, kNumBuckets> state_;
   std::array<std::atomic<uint64_t>, kNumBuckets> peer_hi_{};
   std::array<std::atomic<uint64_t>, kNumBuckets> peer_lo_{};
+  std::array<std::atomic<uint32_t>, kNumBuckets> peer_seq_{};  // odd while Set() writes the peer
   std::atomic<bool> enabled_{false};
 };
 

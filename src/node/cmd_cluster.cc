@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/ascii.h"
 #include "common/keyslot.h"
 #include "node/cluster.h"
 #include "node/cluster_names.h"
@@ -309,12 +310,6 @@ using resp::DispatchResult;
 constexpr auto kDone = DispatchResult::kDone;
 constexpr std::string_view kDisabledErr = "ERR This instance has cluster support disabled";
 
-std::string Lower(std::string_view s) {
-  std::string u(s);
-  for (auto& c : u) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return u;
-}
-
 ClientInfo* Info(resp::Connection* c) { return static_cast<ClientInfo*>(c->state()); }
 
 // The calling worker's view of the cluster, and the pointers it keeps alive.
@@ -402,7 +397,7 @@ constexpr Subcommand kSubcommands[] = {
 };
 
 DispatchResult Cluster(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* out) {
-  const std::string sub = Lower(a[1]);
+  const std::string sub = AsciiLower(a[1]);
   const auto it = std::find_if(std::begin(kSubcommands), std::end(kSubcommands),
                                [&](const Subcommand& s) { return s.name == sub; });
   if (it == std::end(kSubcommands)) {

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/ascii.h"
 #include "common/hash.h"
 #include "common/keyslot.h"
 #include "common/rng.h"
@@ -40,23 +41,6 @@ constexpr size_t kSmallHashFields = 128;
 constexpr int64_t kDefaultScanCount = 10;
 // Redis's MAX_LONG_DOUBLE_CHARS: the longest string string2ld accepts (exclusive).
 constexpr size_t kMaxLongDoubleChars = 5 * 1024;
-
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string Lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
 
 // The randomness of HRANDFIELD. Not reproducible on purpose: Redis's HRANDFIELD is not either.
 Rng& ThreadRng() {
@@ -193,7 +177,7 @@ bool ParseCursor(std::string_view s, uint64_t* out) {
 void HSetGeneric(ExecContext& ctx, bool hmset) {
   const Args a = ctx.args;
   if (a.size() % 2 == 1) {
-    return ctx.out->Error("ERR wrong number of arguments for '" + Lower(a[0]) + "' command");
+    return ctx.out->Error("ERR wrong number of arguments for '" + AsciiLower(a[0]) + "' command");
   }
   UpdateOrCreateHash(ctx, [&](HashEdit& h) {
     int64_t created = 0;
@@ -388,7 +372,7 @@ void HRandField(ExecContext& ctx) {
         "9223372036854775807");
   }
   bool withvalues = false;
-  if (a.size() > 4 || (a.size() == 4 && !EqualsNoCase(a[3], "withvalues"))) {
+  if (a.size() > 4 || (a.size() == 4 && !AsciiEqualsNoCase(a[3], "withvalues"))) {
     return ctx.out->Error(kSyntaxErr);
   }
   if (a.size() == 4) {
@@ -480,15 +464,15 @@ void HScan(ExecContext& ctx) {
   bool use_pattern = false, novalues = false;
   for (size_t i = 3; i < a.size();) {
     const size_t left = a.size() - i;
-    if (EqualsNoCase(a[i], "count") && left >= 2) {
+    if (AsciiEqualsNoCase(a[i], "count") && left >= 2) {
       if (!ParseInt64(a[i + 1], &count)) return ctx.out->Error(kNotIntegerErr);
       if (count < 1) return ctx.out->Error(kSyntaxErr);
       i += 2;
-    } else if (EqualsNoCase(a[i], "match") && left >= 2) {
+    } else if (AsciiEqualsNoCase(a[i], "match") && left >= 2) {
       pattern = a[i + 1];
       use_pattern = pattern != "*";
       i += 2;
-    } else if (EqualsNoCase(a[i], "novalues")) {
+    } else if (AsciiEqualsNoCase(a[i], "novalues")) {
       novalues = true;
       ++i;
     } else {

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <limits>
 
+#include "common/ascii.h"
 #include "node/engine.h"
 #include "node/keyspace.h"
 
@@ -14,12 +15,6 @@ namespace {
 using storage::Entry;
 using storage::kNoExpire;
 using storage::ObjType;
-
-std::string Upper(std::string_view s) {
-  std::string u(s);
-  for (auto& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return u;
-}
 
 TableFor SameTable(ExecContext& ctx) {
   storage::Table* t = ctx.table;
@@ -83,7 +78,7 @@ void ExpireGeneric(ExecContext& ctx, int64_t unit, bool absolute, std::string_vi
   Args a = ctx.args;
   bool nx = false, xx = false, gt = false, lt = false;
   for (size_t i = 3; i < a.size(); ++i) {
-    const std::string o = Upper(a[i]);
+    const std::string o = AsciiUpper(a[i]);
     if (o == "NX")
       nx = true;
     else if (o == "XX")
@@ -281,7 +276,8 @@ resp::DispatchResult DbSize(Engine& e, resp::Connection* c, Args, resp::ReplyBui
 }
 
 resp::DispatchResult Flush(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* out) {
-  if (a.size() > 2 || (a.size() == 2 && Upper(a[1]) != "ASYNC" && Upper(a[1]) != "SYNC")) {
+  if (a.size() > 2 ||
+      (a.size() == 2 && AsciiUpper(a[1]) != "ASYNC" && AsciiUpper(a[1]) != "SYNC")) {
     out->Error(kSyntaxErr);
     return resp::DispatchResult::kDone;
   }
@@ -344,7 +340,7 @@ const CommandSpec kKeyCommands[] = {
 
 bool ParseScanOptions(Args a, size_t from, ScanOptions* opts, resp::ReplyBuilder* out) {
   for (size_t i = from; i < a.size(); i += 2) {
-    const std::string o = Upper(a[i]);
+    const std::string o = AsciiUpper(a[i]);
     if (i + 1 >= a.size()) {
       out->Error(kSyntaxErr);
       return false;
@@ -361,10 +357,7 @@ bool ParseScanOptions(Args a, size_t from, ScanOptions* opts, resp::ReplyBuilder
         return false;
       }
     } else if (o == "TYPE") {
-      opts->type = std::string(a[i + 1]);
-      for (auto& ch : opts->type) {
-        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      }
+      opts->type = AsciiLower(a[i + 1]);
     } else {
       out->Error(kSyntaxErr);
       return false;

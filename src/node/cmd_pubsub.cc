@@ -14,11 +14,13 @@
 #include <vector>
 
 #include "bus/subject.h"
+#include "common/ascii.h"
 #include "node/bus.h"
 #include "node/cluster.h"
 #include "node/command.h"
 #include "node/engine.h"
 #include "node/pubsub.h"
+#include "node/resp_error.h"
 #include "node/shard.h"
 
 namespace shoal::node {
@@ -31,12 +33,6 @@ constexpr auto kDone = DispatchResult::kDone;
 constexpr auto kAsync = DispatchResult::kAsync;
 
 ClientInfo* Info(resp::Connection* c) { return static_cast<ClientInfo*>(c->state()); }
-
-std::string Lower(std::string_view s) {
-  std::string u(s);
-  for (auto& ch : u) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return u;
-}
 
 Bus* BusOf(Engine& e) {
   ClusterNode* cluster = e.cluster();
@@ -57,23 +53,6 @@ void CompleteOn(Shard* shard, uint64_t client_id, resp::Connection::ReplyToken t
       c->FlushOutput();
     }
   });
-}
-
-// The RESP error text of a bus error.
-std::string ErrorText(const Error& e) {
-  const std::error_code& c = e.code();
-  std::string prefix = "ERR";
-  if (c == bus::RoutingErrc::kNoHandler) prefix = "NOHANDLER";
-  if (c == bus::RoutingErrc::kRejected) prefix = "REJECTED";
-  if (c == bus::DispatchErrc::kTimeout) prefix = "TIMEOUT";
-  if (c == bus::DispatchErrc::kOverflow) prefix = "BUSY";
-  if (c == bus::DispatchErrc::kHandlerError) prefix = "HANDLERERR";
-  if (c == bus::DispatchErrc::kUnreachable) prefix = "UNREACHABLE";
-  std::string msg = e.message();
-  for (char& ch : msg) {
-    if (ch == '\r' || ch == '\n') ch = ' ';
-  }
-  return prefix + " " + msg;
 }
 
 // Subscription counts as Redis reports them: channels + patterns, or shard channels.
@@ -248,7 +227,7 @@ DispatchResult DoPublish(Engine& e, resp::Connection* c, bus::Space space,
                 if (r.ok()) {
                   rb.Integer(static_cast<int64_t>(*r));
                 } else {
-                  rb.Error(ErrorText(r.error()));
+                  ReplyError(&rb, r.error());
                 }
                 CompleteOn(shard, id, token, std::move(bytes));
               });
@@ -268,7 +247,7 @@ DispatchResult SPublish(Engine& e, resp::Connection* c, Args a, resp::ReplyBuild
 DispatchResult PubSub(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* out) {
   Bus* bus = BusOf(e);
   if (bus == nullptr) return NoBus(out);
-  const std::string sub = Lower(a[1]);
+  const std::string sub = AsciiLower(a[1]);
   char space = 0;
   enum { kList, kNum, kNumPat } kind = kList;
   if (sub == "channels") {
@@ -339,7 +318,7 @@ DispatchResult PubSub(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder
 bool ParseOptions(Args a, size_t from, const std::vector<std::string_view>& names,
                   std::map<std::string, std::string>* opts, resp::ReplyBuilder* out) {
   for (size_t i = from; i < a.size(); i += 2) {
-    const std::string name = Lower(a[i]);
+    const std::string name = AsciiLower(a[i]);
     if (std::find(names.begin(), names.end(), name) == names.end() || i + 1 >= a.size()) {
       out->Error("ERR syntax error");
       return false;
@@ -353,15 +332,15 @@ bool ParseOptions(Args a, size_t from, const std::vector<std::string_view>& name
 DispatchResult BusCreate(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* out) {
   Bus* bus = BusOf(e);
   if (bus == nullptr) return NoBus(out);
-  const std::string kind = Lower(a[2]);
+  const std::string kind = AsciiLower(a[2]);
   bus::Pattern pattern;
   std::string strategy;
   if (kind == "request") {
     pattern = bus::Pattern::kRequestResponse;
-    strategy = a.size() > 3 ? Lower(a[3]) : "round_robin";
+    strategy = a.size() > 3 ? AsciiLower(a[3]) : "round_robin";
   } else if (kind == "pubsub") {
     pattern = bus::Pattern::kPublishSubscribe;
-    strategy = a.size() > 3 ? Lower(a[3]) : "broadcast";
+    strategy = a.size() > 3 ? AsciiLower(a[3]) : "broadcast";
   } else {
     out->Error("ERR the pattern is REQUEST or PUBSUB");
     return kDone;
@@ -380,7 +359,7 @@ DispatchResult BusCreate(Engine& e, resp::Connection* c, Args a, resp::ReplyBuil
     if (r.ok()) {
       rb.Ok();
     } else {
-      rb.Error(ErrorText(r.error()));
+      ReplyError(&rb, r.error());
     }
     CompleteOn(shard, id, token, std::move(bytes));
   });
@@ -418,7 +397,7 @@ DispatchResult BusServe(Engine& e, resp::Connection* c, Args a, resp::ReplyBuild
     std::string bytes;
     resp::ReplyBuilder rb(&bytes, protocol);
     if (!h.ok()) {
-      rb.Error(ErrorText(h.error()));
+      ReplyError(&rb, h.error());
       CompleteOn(shard, client_id, token, std::move(bytes));
       return;
     }
@@ -470,7 +449,7 @@ DispatchResult BusReply(Engine& e, resp::Connection* c, Args a, resp::ReplyBuild
   Result<std::string> reply = std::string();
   if (a.size() == 3) {
     reply = std::string(a[2]);
-  } else if (a.size() == 4 && Lower(a[2]) == "error") {
+  } else if (a.size() == 4 && AsciiLower(a[2]) == "error") {
     reply = Error(bus::DispatchErrc::kHandlerError, std::string(a[3]));
   } else {
     out->Error("ERR syntax error");
@@ -492,7 +471,7 @@ DispatchResult BusReply(Engine& e, resp::Connection* c, Args a, resp::ReplyBuild
     if (st.ok() || st.error().code() == bus::DispatchErrc::kUnknownRequest) {
       rb.Ok();
     } else {
-      rb.Error("ERR " + st.error().message());
+      ReplyError(&rb, st.error());
     }
     CompleteOn(shard, id, token, std::move(bytes));
   });
@@ -525,7 +504,7 @@ DispatchResult BusRequest(Engine& e, resp::Connection* c, Args a, resp::ReplyBui
         std::string bytes;
         resp::ReplyBuilder rb(&bytes, protocol);
         if (!r.ok()) {
-          rb.Error(ErrorText(r.error()));
+          ReplyError(&rb, r.error());
         } else {
           if (tagged) {
             rb.ArrayHeader(2);
@@ -556,7 +535,7 @@ DispatchResult BusSubscribe(Engine& e, resp::Connection* c, Args a, resp::ReplyB
   if (bus == nullptr) return NoBus(out);
   for (size_t i = 2; i < a.size(); ++i) {
     if (Status st = bus::ValidatePattern(a[i]); !st.ok()) {
-      out->Error("ERR " + st.error().message());
+      ReplyError(out, st.error());
       return kDone;
     }
   }
@@ -619,7 +598,7 @@ void HandlerReply(resp::ReplyBuilder& rb, const bus::Handler& h, bool leader) {
 DispatchResult BusInspect(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* out) {
   Bus* bus = BusOf(e);
   if (bus == nullptr) return NoBus(out);
-  const bool handlers = Lower(a[0]) == "bus.handlers";
+  const bool handlers = AsciiLower(a[0]) == "bus.handlers";
   if (handlers && a.size() != 2) {
     out->Error("ERR wrong number of arguments for 'bus.handlers' command");
     return kDone;

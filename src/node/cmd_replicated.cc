@@ -11,6 +11,7 @@
 #include "node/keyspace.h"
 #include "node/replicated_driver.h"
 #include "node/replicated_maps.h"
+#include "node/resp_error.h"
 
 namespace shoal::node {
 
@@ -195,7 +196,7 @@ DispatchResult RmapSave(Engine& e, resp::Connection*, Args a, resp::ReplyBuilder
     st = e.replicated().SaveAll();
   }
   if (!st.ok()) {
-    out->Error("ERR " + st.error().message());
+    ReplyError(out, st.error());
   } else {
     out->Ok();
   }

@@ -10,6 +10,7 @@
 #include <map>
 #include <sstream>
 
+#include "common/ascii.h"
 #include "common/log.h"
 #include "node/cluster.h"
 #include "node/cluster_replies.h"
@@ -20,12 +21,6 @@ namespace shoal::node {
 namespace {
 using resp::DispatchResult;
 constexpr auto kDone = DispatchResult::kDone;
-
-std::string Lower(std::string_view s) {
-  std::string u(s);
-  for (auto& c : u) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return u;
-}
 
 ClientInfo* Info(resp::Connection* c) { return static_cast<ClientInfo*>(c->state()); }
 
@@ -96,7 +91,7 @@ DispatchResult Hello(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*
   std::string name;
   bool setname = false;
   for (; i < a.size(); ++i) {
-    const std::string o = Lower(a[i]);
+    const std::string o = AsciiLower(a[i]);
     if (o == "auth" && i + 2 < a.size()) {
       if (!CheckPassword(e, a[i + 1], a[i + 2])) {
         out->Error("WRONGPASS invalid username-password pair or user is disabled.");
@@ -169,7 +164,7 @@ DispatchResult Debug(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*
         "configuration file, and then restart the server.");
     return kDone;
   }
-  if (Lower(a[1]) == "sleep" && a.size() == 3) {
+  if (AsciiLower(a[1]) == "sleep" && a.size() == 3) {
     double seconds = 0;
     if (!ParseDouble(a[2], &seconds) || seconds < 0 || seconds > 3600) {
       out->Error("ERR value is not a valid float");
@@ -236,7 +231,7 @@ DispatchResult Command(Engine&, resp::Connection*, Args a, resp::ReplyBuilder* o
     for (const auto& s : all) CommandInfoReply(s, out);
     return kDone;
   }
-  const std::string sub = Lower(a[1]);
+  const std::string sub = AsciiLower(a[1]);
   if (sub == "count" && a.size() == 2) {
     out->Integer(static_cast<int64_t>(all.size()));
   } else if (sub == "list" && a.size() == 2) {
@@ -317,7 +312,7 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
   // Within a pipeline it still sees what the connection's earlier commands did.
   if (c->pending_replies() > 0) return DispatchResult::kBlocked;
   std::vector<std::string> want;
-  for (size_t i = 1; i < a.size(); ++i) want.push_back(Lower(a[i]));
+  for (size_t i = 1; i < a.size(); ++i) want.push_back(AsciiLower(a[i]));
   Engine* eng = &e;
   resp::ReplyBuilder& out = *reply;
   {
@@ -533,13 +528,13 @@ DispatchResult InfoCmd(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilde
 
 // CONFIG GET pattern... | CONFIG SET name value [name value ...] | CONFIG RESETSTAT
 DispatchResult Config(Engine& e, resp::Connection*, Args a, resp::ReplyBuilder* out) {
-  const std::string sub = Lower(a[1]);
+  const std::string sub = AsciiLower(a[1]);
   if (sub == "get" && a.size() >= 3) {
     const config::ServerConfig cfg = e.Config();
     std::vector<std::pair<std::string, std::string>> hits;
     for (const std::string& name : config::ServerConfig::Names()) {
       for (size_t i = 2; i < a.size(); ++i) {
-        if (GlobMatch(Lower(a[i]), name, true)) {
+        if (GlobMatch(AsciiLower(a[i]), name, true)) {
           if (auto v = cfg.Get(name)) hits.emplace_back(name, *v);
           break;
         }
@@ -550,7 +545,7 @@ DispatchResult Config(Engine& e, resp::Connection*, Args a, resp::ReplyBuilder* 
         {"save", ""}, {"appendonly", "no"}, {"databases", "1"}};
     for (auto& [k, v] : kFixed) {
       for (size_t i = 2; i < a.size(); ++i) {
-        if (GlobMatch(Lower(a[i]), k, true)) {
+        if (GlobMatch(AsciiLower(a[i]), k, true)) {
           hits.emplace_back(k, v);
           break;
         }
@@ -563,7 +558,7 @@ DispatchResult Config(Engine& e, resp::Connection*, Args a, resp::ReplyBuilder* 
     }
   } else if (sub == "set" && a.size() >= 4 && a.size() % 2 == 0) {
     for (size_t i = 2; i < a.size(); i += 2) {
-      Status st = e.UpdateConfig(Lower(a[i]), a[i + 1]);
+      Status st = e.UpdateConfig(AsciiLower(a[i]), a[i + 1]);
       if (!st.ok()) {
         out->Error("ERR " + config::ConfigSetErrorText(std::string(a[i]), st.error()));
         return kDone;
@@ -586,11 +581,11 @@ std::string ClientLine(const resp::Connection* c, int64_t now_ms) {
       "qbuf={} qbuf-free=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default resp={}",
       c->id(), c->peer(), c->local(), c->name(), (now_ms - c->created_ms()) / 1000,
       (now_ms - c->last_active_ms()) / 1000, c->query_buffer_bytes(), c->output_buffer_bytes(),
-      c->last_command().empty() ? "NULL" : Lower(c->last_command()), c->protocol());
+      c->last_command().empty() ? "NULL" : AsciiLower(c->last_command()), c->protocol());
 }
 
 DispatchResult Client(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* out) {
-  const std::string sub = Lower(a[1]);
+  const std::string sub = AsciiLower(a[1]);
   if (sub == "id" && a.size() == 2) {
     out->Integer(static_cast<int64_t>(c->id()));
   } else if (sub == "getname" && a.size() == 2) {
@@ -634,7 +629,7 @@ DispatchResult Client(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder
       by_addr.assign(a[2]);
     } else {
       for (size_t i = 2; i + 1 < a.size(); i += 2) {
-        const std::string f = Lower(a[i]);
+        const std::string f = AsciiLower(a[i]);
         if (f == "id") {
           if (!ParseInt64(a[i + 1], &by_id)) {
             out->Error("ERR client-id should be greater than 0");

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "common/ascii.h"
 #include "node/engine.h"
 #include "node/keyspace.h"
 
@@ -51,8 +52,7 @@ void Set(ExecContext& ctx) {
   int64_t expire = kNoExpire;
   bool have_expire = false;
   for (size_t i = 3; i < a.size(); ++i) {
-    std::string opt(a[i]);
-    for (auto& ch : opt) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    const std::string opt = AsciiUpper(a[i]);
     const bool has_next = i + 1 < a.size();
     if (opt == "NX" && !xx) {
       nx = true;
@@ -150,8 +150,7 @@ void GetEx(ExecContext& ctx) {
   int64_t expire = kNoExpire;
   bool set_expire = false, persist = false;
   if (a.size() > 2) {
-    std::string opt(a[2]);
-    for (auto& ch : opt) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    const std::string opt = AsciiUpper(a[2]);
     if (opt == "PERSIST" && a.size() == 3) {
       persist = true;
     } else if ((opt == "EX" || opt == "PX" || opt == "EXAT" || opt == "PXAT") && a.size() == 4) {

@@ -1,4 +1,5 @@
 #include "node/command.h"
+#include "common/ascii.h"
 
 #include <absl/container/flat_hash_map.h>
 
@@ -14,25 +15,16 @@
 namespace shoal::node {
 namespace {
 
-// ASCII case folding without the locale lookup of std::tolower (command names are ASCII).
-inline char Fold(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
-
 struct NoCaseHash {
   size_t operator()(std::string_view s) const {
     char buf[32];
     if (s.size() > sizeof buf) return s.size();
-    for (size_t i = 0; i < s.size(); ++i) buf[i] = Fold(s[i]);
+    for (size_t i = 0; i < s.size(); ++i) buf[i] = AsciiToLower(s[i]);
     return Hash64(std::string_view(buf, s.size()));
   }
 };
 struct NoCaseEq {
-  bool operator()(std::string_view a, std::string_view b) const {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (Fold(a[i]) != Fold(b[i])) return false;
-    }
-    return true;
-  }
+  bool operator()(std::string_view a, std::string_view b) const { return AsciiEqualsNoCase(a, b); }
 };
 
 struct Registry {

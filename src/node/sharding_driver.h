@@ -12,8 +12,8 @@
 // RPC frame limit) in pieces; this node refuses an incoming key larger than its maxmemory (when
 // set, as read at start) or the core's default bound.
 //
-// Thread-safety: everything on the control thread, except the Snapshot()/drained() readers and
-// SetLeaving(), which may be called from any thread.
+// Thread-safety: everything on the control thread, except snapshot(), which any thread may call
+// (INFO, the admin API, and the leave's wait on its `drained` field).
 #pragma once
 
 #include <atomic>
