@@ -268,8 +268,18 @@ class ShoalServer:
     def log(self):
         if self._log is None:
             return self._log_text
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
+        # pread, not seek + read: the node writes through the same open file (same offset), so
+        # moving the offset back would make its next line overwrite the start of the log.
+        fd = self._log.fileno()
+        size = os.fstat(fd).st_size
+        chunks, offset = [], 0
+        while offset < size:
+            chunk = os.pread(fd, size - offset, offset)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            offset += len(chunk)
+        return b"".join(chunks).decode(errors="replace")
 
     def __enter__(self):
         return self.start()

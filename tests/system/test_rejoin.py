@@ -196,7 +196,9 @@ class RememberedPeersTest(RejoinCase):
                    message="the new cluster's buckets")
         wait_until(lambda: sharding_info(node1).get("cluster_formed_alone") == "1", timeout=5,
                    message="cluster_formed_alone:1")
-        self.assertIn("FORMED A NEW CLUSTER ON ITS OWN", node1.log())
+        # INFO's flag is set just before the warning is written.
+        wait_until(lambda: "FORMED A NEW CLUSTER ON ITS OWN" in node1.log(), timeout=5,
+                   message="the new-cluster warning in the log")
         self.assertIn("forgetting the 2 peer(s)", node1.log())
         self.assertEqual(node1.command("SET", "k", "v"), b"OK")
         wait_until(lambda: parse_info(node1.command("CLUSTER", "INFO"))["cluster_state"] == "ok",
