@@ -39,9 +39,10 @@ class BucketPlane {
     for (;;) {
       const uint32_t before = peer_seq_[b].load(std::memory_order_acquire);
       if (before & 1) continue;  // a Set() is writing the two words
-      const uint64_t hi = peer_hi_[b].load(std::memory_order_relaxed);
-      const uint64_t lo = peer_lo_[b].load(std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_acquire);
+      // Acquire loads (no fences: ThreadSanitizer does not model them): the second sequence
+      // load cannot move above them, and a word read from a Set() shows that Set()'s odd count.
+      const uint64_t hi = peer_hi_[b].load(std::memory_order_acquire);
+      const uint64_t lo = peer_lo_[b].load(std::memory_order_acquire);
       if (peer_seq_[b].load(std::memory_order_relaxed) == before) return {hi, lo};
     }
   }
@@ -49,9 +50,8 @@ class BucketPlane {
   void Set(uint16_t b, sharding::BucketState s, const membership::MemberId& peer) {
     const uint32_t seq = peer_seq_[b].load(std::memory_order_relaxed);
     peer_seq_[b].store(seq + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    peer_hi_[b].store(peer.hi(), std::memory_order_relaxed);
-    peer_lo_[b].store(peer.lo(), std::memory_order_relaxed);
+    peer_hi_[b].store(peer.hi(), std::memory_order_release);
+    peer_lo_[b].store(peer.lo(), std::memory_order_release);
     peer_seq_[b].store(seq + 2, std::memory_order_release);
     state_[b].store(static_cast<uint8_t>(s), std::memory_order_release);
   }
