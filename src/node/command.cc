@@ -1,5 +1,4 @@
 #include "node/command.h"
-#include "common/ascii.h"
 
 #include <absl/container/flat_hash_map.h>
 
@@ -10,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/ascii.h"
 #include "common/hash.h"
 
 namespace shoal::node {

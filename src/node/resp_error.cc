@@ -14,11 +14,7 @@ std::string RespErrorText(const Error& e) {
   if (c == bus::DispatchErrc::kOverflow) prefix = "BUSY";
   if (c == bus::DispatchErrc::kHandlerError) prefix = "HANDLERERR";
   if (c == bus::DispatchErrc::kUnreachable) prefix = "UNREACHABLE";
-  std::string msg = e.message();
-  for (char& ch : msg) {
-    if (ch == '\r' || ch == '\n') ch = ' ';
-  }
-  return prefix + " " + msg;
+  return prefix + " " + e.message();
 }
 
 }  // namespace shoal::node

@@ -10,7 +10,7 @@
 
 namespace shoal::node {
 
-// "CODE message", with any '\r' or '\n' in the message replaced by a space.
+// "CODE message". ReplyBuilder::Error replaces any '\r' or '\n' with a space when it is written.
 std::string RespErrorText(const Error& e);
 inline void ReplyError(resp::ReplyBuilder* out, const Error& e) { out->Error(RespErrorText(e)); }
 
