@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <set>
 #include <system_error>
@@ -62,6 +63,24 @@ TEST(FakeClock, MovesOnlyWhenTold) {
   EXPECT_EQ(c.NowUnixMillis(), t0);
   c.AdvanceMillis(1500);
   EXPECT_EQ(c.NowUnixMillis(), t0 + 1500);
+}
+
+TEST(CycleClock, TicksConvertToTheSpanSteadyClockSaw) {
+  EXPECT_EQ(CycleClock::ToNanos(0), 0u);
+  const auto s0 = std::chrono::steady_clock::now();
+  const uint64_t t0 = CycleClock::Now();
+  while (std::chrono::steady_clock::now() - s0 < std::chrono::milliseconds(20)) {
+  }
+  const uint64_t t1 = CycleClock::Now();
+  const auto steady =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - s0)
+          .count();
+  ASSERT_GE(t1, t0);
+  // Both clocks measured the same span, so the converted ticks can be at most the steady span
+  // (read last) and are far from zero; the bounds are loose (the rate is calibrated over 2 ms).
+  const uint64_t nanos = CycleClock::ToNanos(t1 - t0);
+  EXPECT_GT(nanos, 10'000'000u);
+  EXPECT_LT(nanos, static_cast<uint64_t>(steady) * 2);
 }
 
 TEST(Result, HoldsValueOrError) {

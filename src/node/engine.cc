@@ -220,10 +220,10 @@ resp::DispatchResult Engine::DispatchCommand(resp::Connection* c, Args args,
 resp::DispatchResult Engine::RunConnHandler(Shard* home, const CommandSpec& spec,
                                             resp::Connection* c, Args args,
                                             resp::ReplyBuilder* out) {
-  const uint64_t t0 = CommandMetrics::NowNanos();
+  const uint64_t t0 = CommandMetrics::Now();
   const resp::DispatchResult r = spec.conn_handler(*this, c, args, out);
   if (r != resp::DispatchResult::kBlocked) {
-    command_metrics_->Observe(home->index(), spec, CommandMetrics::NowNanos() - t0);
+    command_metrics_->Observe(home->index(), spec, CommandMetrics::Now() - t0);
   }
   return r;
 }

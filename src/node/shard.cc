@@ -42,11 +42,11 @@ void Shard::Execute(const CommandSpec& spec, Args args, resp::ReplyBuilder* out)
     return;
   }
   ExecContext ctx{args, out, this, &table_, clock_->NowUnixMillis(), limits_.output_buffer_limit};
-  const uint64_t t0 = CommandMetrics::NowNanos();
+  const uint64_t t0 = CommandMetrics::Now();
   journal_.BeginUnit();
   spec.key_handler(ctx);
   journal_.EndUnit();
-  engine_->command_metrics().Observe(index_, spec, CommandMetrics::NowNanos() - t0);
+  engine_->command_metrics().Observe(index_, spec, CommandMetrics::Now() - t0);
 }
 
 void Shard::Submit(absl::AnyInvocable<void()> task) {
