@@ -555,9 +555,11 @@ class ClientConnection final : public Connection {
 Responder& Responder::operator=(Responder&& other) noexcept {
   if (this != &other) {
     if (handle_ != nullptr) Complete(rpc::FrameKind::kError, "request abandoned by its handler");
+    Untrack();
     loop_ = other.loop_;
     handle_ = std::move(other.handle_);
     id_ = other.id_;
+    in_flight_ = std::move(other.in_flight_);
   }
   return *this;
 }
@@ -565,6 +567,14 @@ Responder& Responder::operator=(Responder&& other) noexcept {
 Responder::~Responder() {
   if (handle_ != nullptr) {
     Complete(rpc::FrameKind::kError, "the handler dropped the request without replying");
+  }
+  Untrack();
+}
+
+void Responder::Untrack() {
+  if (in_flight_ != nullptr) {
+    in_flight_->fetch_sub(1, std::memory_order_acq_rel);
+    in_flight_.reset();
   }
 }
 
@@ -586,6 +596,7 @@ void Responder::Complete(rpc::FrameKind kind, std::string body) {
   } else {
     loop_->Post(std::move(deliver));
   }
+  Untrack();
 }
 
 // ---- RpcServer ----

@@ -95,16 +95,21 @@ class Responder {
   // The caller gets an Error with code kRemote and `message` as its text.
   void Fail(std::string message);
   bool done() const { return handle_ == nullptr; }
+  // Decrements `in_flight` by one when the request is answered (or abandoned), on whichever
+  // thread answers: the caller counted the request in; a service's gate counts its work so.
+  void Track(std::shared_ptr<std::atomic<int64_t>> in_flight) { in_flight_ = std::move(in_flight); }
 
  private:
   friend class rpc_internal::ServerConnection;
   Responder(EventLoop* loop, std::shared_ptr<rpc_internal::ConnectionHandle> handle, uint64_t id)
       : loop_(loop), handle_(std::move(handle)), id_(id) {}
   void Complete(rpc::FrameKind kind, std::string body);
+  void Untrack();
 
   EventLoop* loop_ = nullptr;
   std::shared_ptr<rpc_internal::ConnectionHandle> handle_;
   uint64_t id_ = 0;
+  std::shared_ptr<std::atomic<int64_t>> in_flight_;
 };
 
 class RpcServer final : private IoWatcher {

@@ -47,10 +47,14 @@ std::string EncodeCounts(const std::map<std::string, uint64_t>& counts) {
 
 }  // namespace
 
-Bus::Bus(Engine* engine, net::EventLoop* loop, net::RpcClient* client, membership::MemberId self,
-         const Clock* clock, bus::DispatcherOptions options)
-    : engine_(engine), loop_(loop), client_(client), self_(self), clock_(clock) {
-  dispatcher_ = std::make_unique<bus::Dispatcher>(self, static_cast<bus::DispatcherIo*>(this),
+Bus::Bus(const ServiceContext& ctx, bus::DispatcherOptions options)
+    : Service("bus"),
+      engine_(ctx.engine),
+      loop_(ctx.loop),
+      client_(ctx.rpc_client),
+      self_(ctx.self),
+      clock_(ctx.clock) {
+  dispatcher_ = std::make_unique<bus::Dispatcher>(self_, static_cast<bus::DispatcherIo*>(this),
                                                   std::move(options));
 }
 
@@ -78,8 +82,8 @@ void Bus::Call(const membership::MemberId& to, std::string body, int64_t timeout
                 });
 }
 
-void Bus::Register(net::RpcServer* server) {
-  server->Register(std::string(kBusMethod), [this](std::string_view body, net::Responder resp) {
+Status Bus::Start(net::RpcServer* server) {
+  ServeMethod(server, kBusMethod, [this](std::string_view body, net::Responder resp) {
     if (body.size() < 16) {
       resp.Fail("bus: message too short");
       return;
@@ -93,13 +97,14 @@ void Bus::Register(net::RpcServer* server) {
       }
     });
   });
-  server->Register(std::string(kPubSubMethod), [this](std::string_view body, net::Responder resp) {
+  ServeMethod(server, kPubSubMethod, [this](std::string_view body, net::Responder resp) {
     auto responder = std::make_shared<net::Responder>(std::move(resp));
     LocalCounts(std::string(body.substr(0, 8)),
                 [responder](std::map<std::string, uint64_t> counts) {
                   responder->Reply(EncodeCounts(counts));
                 });
   });
+  return Status::Ok();
 }
 
 void Bus::OnView(std::shared_ptr<const membership::MemberTable> view) {
@@ -107,7 +112,7 @@ void Bus::OnView(std::shared_ptr<const membership::MemberTable> view) {
   dispatcher_->OnView(std::move(view));
 }
 
-void Bus::Tick() {
+void Bus::Tick(int64_t /*now_us*/) {
   dispatcher_->Tick();
   Snapshot s;
   s.exchanges = dispatcher_->registry().exchanges().size();

@@ -35,6 +35,7 @@
 #include "membership/types.h"
 #include "net/event_loop.h"
 #include "net/rpc.h"
+#include "node/service.h"
 
 namespace shoal::node {
 
@@ -43,16 +44,15 @@ class Engine;
 inline constexpr std::string_view kBusMethod = "bus";
 inline constexpr std::string_view kPubSubMethod = "pubsub";
 
-class Bus final : private bus::DispatcherIo {
+class Bus final : private bus::DispatcherIo, public Service {
  public:
-  Bus(Engine* engine, net::EventLoop* loop, net::RpcClient* client, membership::MemberId self,
-      const Clock* clock, bus::DispatcherOptions options = {});
+  explicit Bus(const ServiceContext& ctx, bus::DispatcherOptions options = {});
   ~Bus() override;
 
-  // Control thread.
-  void Register(net::RpcServer* server);
-  void OnView(std::shared_ptr<const membership::MemberTable> view);
-  void Tick();
+  // Service (control thread). Start registers the "bus" and "pubsub" methods.
+  Status Start(net::RpcServer* server) override;
+  void OnView(std::shared_ptr<const membership::MemberTable> view) override;
+  void Tick(int64_t now_us) override;
 
   // ---- Embedded API (any thread; callbacks on the control thread) ----
 

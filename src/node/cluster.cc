@@ -40,6 +40,8 @@ constexpr std::string_view kPeersHeader = "shoal-peers 1";
 constexpr int64_t kPeersSaveIntervalUs = 1'000'000;
 constexpr int64_t kAloneLogIntervalUs = 10'000'000;
 constexpr int64_t kRequirepassCheckIntervalUs = 1'000'000;
+// How long a stopping service's requests in flight may take to be answered.
+constexpr int64_t kServiceDrainMs = 2000;
 
 }  // namespace
 
@@ -168,7 +170,7 @@ std::vector<Endpoint> ClusterNode::ResolveSeeds() const {
   return seeds;
 }
 
-Status ClusterNode::Start() {
+Status ClusterNode::Load() {
   auto identity = LoadIdentity(cfg_.data_dir, rng_);
   if (!identity.ok()) return identity.error();
   identity_ = *identity;
@@ -183,19 +185,55 @@ Status ClusterNode::Start() {
     remembered->clear();
   }
 
-  std::string cookie = cfg_.cookie;
-  if (cookie.empty()) {
-    cookie = std::string(kDevelopmentCookie);
+  cookie_ = cfg_.cookie;
+  if (cookie_.empty()) {
+    cookie_ = std::string(kDevelopmentCookie);
     SHOAL_LOG_WARN(
         "no cluster cookie set (--cookie, --cookie-file or SHOAL_COOKIE): using the built-in "
         "development cookie; anyone who can reach the cluster port can join this cluster");
   }
-  std::string host = cfg_.advertise_address.empty() ? cfg_.bind : cfg_.advertise_address;
-  if (host == "0.0.0.0" || host == "::") {
+  host_ = cfg_.advertise_address.empty() ? cfg_.bind : cfg_.advertise_address;
+  if (host_ == "0.0.0.0" || host_ == "::") {
     return Error(std::make_error_code(std::errc::invalid_argument),
                  "bind is a wildcard address: set --advertise-address to the address peers use");
   }
+  // This node's own address is not a peer (with port 0 the real port is known only at Start).
+  const Endpoint own{host_, static_cast<uint16_t>(cfg_.EffectiveClusterPort())};
+  for (Endpoint& ep : *remembered) {
+    if (own.port == 0 || ep != own) remembered_.push_back(std::move(ep));
+  }
 
+  rpc_client_ = std::make_unique<net::RpcClient>(&loop_, cookie_);
+  ctx_ =
+      ServiceContext{&cfg_, engine_, &loop_, rpc_client_.get(), identity_.id, &clock_, &services_};
+  // The services, in start order (they stop in the reverse order).
+  if (engine_ != nullptr && cfg_.cluster_enabled) {
+    sharding_ = services_.Add(std::make_unique<ShardingDriver>(ctx_, ShardingOptions()));
+  }
+  bus_ = services_.Add(std::make_unique<Bus>(ctx_));
+  if (engine_ != nullptr) {
+    engine_->replicated().set_self(identity_.id);
+    replicated_ = services_.Add(std::make_unique<ReplicatedDriver>(ctx_));
+  }
+  return services_.LoadAll();
+}
+
+sharding::CoreOptions ClusterNode::ShardingOptions() const {
+  sharding::CoreOptions opts;
+  // Alone (no seeds, no discovery, no remembered peers): serve at once; otherwise let the
+  // membership settle.
+  if (cfg_.seeds.empty() && cfg_.discovery_dns.empty() && remembered_.empty()) {
+    opts.settle_us = 0;
+  } else {
+    opts.join_before_adopting = true;
+  }
+  // A node that remembers a cluster never creates buckets on its own: they would duplicate the
+  // cluster's, and its writes would be dropped when it meets the others.
+  if (!remembered_.empty()) opts.alone_adopt_after_us = INT64_MAX;
+  return opts;
+}
+
+Status ClusterNode::Start() {
   // UDP first (it may pick the port), then TCP on the same number.
   const uint16_t want = static_cast<uint16_t>(cfg_.EffectiveClusterPort());
   auto udp = net::UdpSocket::Open(
@@ -204,7 +242,7 @@ Status ClusterNode::Start() {
   if (!udp.ok()) return Error(udp.error().code(), "cluster port (UDP): " + udp.error().message());
   udp_ = std::move(*udp);
   const uint16_t port = udp_->port();
-  rpc_server_ = std::make_unique<net::RpcServer>(&loop_, cfg_.bind, port, cookie);
+  rpc_server_ = std::make_unique<net::RpcServer>(&loop_, cfg_.bind, port, cookie_);
   rpc_server_->Register(std::string(kPushPullMethod),
                         [this](std::string_view body, net::Responder responder) {
                           Status st = swim_->MergeRemoteState(body);
@@ -217,13 +255,9 @@ Status ClusterNode::Start() {
                         });
   Status st = rpc_server_->Start();
   if (!st.ok()) return Error(st.error().code(), "cluster port (TCP): " + st.error().message());
-  rpc_client_ = std::make_unique<net::RpcClient>(&loop_, cookie);
 
-  advertise_ = Endpoint{host, port};
-  cookie_ = cookie;
-  for (Endpoint& ep : *remembered) {
-    if (ep != advertise_) remembered_.push_back(std::move(ep));
-  }
+  advertise_ = Endpoint{host_, port};
+  std::erase(remembered_, advertise_);
   remembered_count_ = remembered_.size();
   for (const Endpoint& ep : remembered_) saved_peers_.insert(ep.ToString());
   membership::MemberRecord self;
@@ -235,43 +269,16 @@ Status ClusterNode::Start() {
   requirepass_fp_ = RequirepassFingerprint(cookie_, cfg_.requirepass);
   self.labels[std::string(kRequirepassLabel)] = requirepass_fp_;
   membership::SwimConfig swim_cfg;
-  swim_cfg.cookie = cookie;
+  swim_cfg.cookie = cookie_;
   swim_ = std::make_unique<membership::Swim>(swim_cfg, self, clock_, rng_, *this,
                                              identity_.incarnation);
   swim_->Join(ResolveSeeds());
-  if (engine_ != nullptr && cfg_.cluster_enabled) {
-    sharding::CoreOptions opts;
-    // Alone (no seeds, no discovery, no remembered peers): serve at once; otherwise let the
-    // membership settle.
-    if (cfg_.seeds.empty() && cfg_.discovery_dns.empty() && remembered_.empty()) {
-      opts.settle_us = 0;
-    } else {
-      opts.join_before_adopting = true;
-    }
-    // A node that remembers a cluster never creates buckets on its own: they would duplicate the
-    // cluster's, and its writes would be dropped when it meets the others.
-    if (!remembered_.empty()) opts.alone_adopt_after_us = INT64_MAX;
-    sharding_ = std::make_unique<ShardingDriver>(engine_, &loop_, rpc_client_.get(), identity_.id,
-                                                 &clock_, opts);
-    sharding_->Register(rpc_server_.get());
-    engine_->set_cluster_cookie(cookie);
-  }
-  bus_ = std::make_unique<Bus>(engine_, &loop_, rpc_client_.get(), identity_.id, &clock_);
-  bus_->Register(rpc_server_.get());
-  if (engine_ != nullptr) {
-    engine_->replicated().set_self(identity_.id);
-    replicated_ = std::make_unique<ReplicatedDriver>(&engine_->replicated(), bus_.get(), &loop_,
-                                                     rpc_client_.get(), identity_.id, &clock_);
-    replicated_->Register(rpc_server_.get());
-  }
+  if (sharding_ != nullptr) engine_->set_cluster_cookie(cookie_);
+  if (Status ss = services_.StartAll(rpc_server_.get()); !ss.ok()) return ss;
   Publish();
-  if (replicated_ != nullptr) replicated_->Start();
-  if (sharding_ != nullptr) {
-    // A node alone takes every bucket now (the loop is not running yet: this thread may drive
-    // the core), so it serves from its first command; others wait for the coordinator.
-    sharding_->Tick();
-    engine_->plane().set_enabled(true);
-  }
+  // One tick before the loop runs (this thread may drive the services): a node alone takes
+  // every bucket now, so it serves from its first command; others wait for the coordinator.
+  services_.Tick(clock_.MonotonicMicros());
   loop_.RunEvery(10, [this] { OnTick(); });
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "shoal-control");
@@ -295,9 +302,7 @@ Status ClusterNode::Start() {
 void ClusterNode::OnTick() {
   if (clock_.MonotonicMicros() >= swim_->NextWakeupMicros()) swim_->Tick();
   Publish();
-  if (sharding_ != nullptr) sharding_->Tick();
-  if (bus_ != nullptr) bus_->Tick();
-  if (replicated_ != nullptr) replicated_->Tick();
+  services_.Tick(clock_.MonotonicMicros());
   WatchAlone();
   MaybeSavePeers();
   RefreshRequirepassLabel();
@@ -316,9 +321,7 @@ void ClusterNode::Publish() {
   }
   CheckRequirepass(*snap);
   if (engine_ != nullptr) engine_->PublishMembers(snap);
-  if (sharding_ != nullptr) sharding_->OnView(snap);
-  if (bus_ != nullptr) bus_->OnView(snap);
-  if (replicated_ != nullptr) replicated_->OnView(snap);
+  services_.OnView(snap);
 }
 
 void ClusterNode::WatchAlone() {
@@ -609,13 +612,15 @@ void ClusterNode::Stop() {
   dns_cv_.notify_all();
   if (dns_thread_.joinable()) dns_thread_.join();
   started_ = false;
+  // The services drain and stop on the running loop; then the sockets close and the loop ends.
   loop_.Post([this] {
-    replicated_.reset();
-    rpc_client_->Shutdown();
-    rpc_server_->Stop();
-    udp_.reset();
+    services_.StopAll(&loop_, kServiceDrainMs, [this] {
+      rpc_client_->Shutdown();
+      rpc_server_->Stop();
+      udp_.reset();
+      loop_.Stop();
+    });
   });
-  loop_.Stop();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -8,6 +8,11 @@
 // its own pointer, read without locks by INFO and routing) and kept under a mutex for the admin
 // API's threads.
 //
+// The rest of the control plane runs as services (node/service.h) in a ServiceRegistry, in this
+// order: sharding (with cluster-enabled), the bus, the replicated maps. ClusterNode hands them
+// the boot's Load and Start, each new view, the ticker's time and, at Stop, a drain of their
+// requests in flight (at most kServiceDrainMs) before the sockets close.
+//
 // Push-pull (anti-entropy, join) runs as the RPC method "membership.pushpull": the caller sends its
 // authenticated state, the callee merges it and, only if it was accepted, answers with its own.
 //
@@ -58,6 +63,7 @@
 #include "net/udp_socket.h"
 #include "node/bus.h"
 #include "node/replicated_driver.h"
+#include "node/service.h"
 #include "node/sharding_driver.h"
 
 namespace shoal::node {
@@ -97,7 +103,11 @@ class ClusterNode final : public membership::SwimOutput {
   ClusterNode(const config::ServerConfig& cfg, Engine* engine);
   ~ClusterNode() override;
 
-  // Binds the cluster port (UDP and TCP), starts the control thread and joins the seeds.
+  // Boot stage kLoad: reads the identity and the remembered peers, creates the services and
+  // runs their Load (see node/service.h). Main thread.
+  Status Load();
+  // Boot stage kJoin: binds the cluster port (UDP and TCP), starts the services and the control
+  // thread, and joins the seeds. After Load.
   Status Start();
   // Asks the control thread to join through more seeds (an operator's `shoal join`). Any thread.
   void Join(std::vector<Endpoint> seeds);
@@ -115,11 +125,11 @@ class ClusterNode final : public membership::SwimOutput {
   // `forced()` is true. Logs what remains and why every `report_ms`. Main thread.
   sharding::LeaveStep DrainBuckets(const std::function<bool()>& forced, int64_t report_ms = 5000);
   // Sharding state for INFO and the admin API (null before Start). Any thread.
-  const ShardingDriver* sharding() const { return sharding_.get(); }
-  // The messaging bus (null before Start). Its methods may be called from any thread.
-  Bus* bus() const { return bus_.get(); }
-  // The replicated maps' control-thread side (null before Start).
-  ReplicatedDriver* replicated() const { return replicated_.get(); }
+  const ShardingDriver* sharding() const { return sharding_; }
+  // The messaging bus (null before Load). Its methods may be called from any thread.
+  Bus* bus() const { return bus_; }
+  // The replicated maps' control-thread side (null before Load).
+  ReplicatedDriver* replicated() const { return replicated_; }
   // Leaves gracefully: spreads the news for at most `timeout_ms`, then returns.
   void Leave(int64_t timeout_ms);
   // Stops the control thread. Idempotent.
@@ -158,6 +168,7 @@ class ClusterNode final : public membership::SwimOutput {
   // Tracks reached_peer_/formed_alone_ and logs the node's lone state (control thread).
   void WatchAlone();
   std::vector<Endpoint> ResolveSeeds() const;
+  sharding::CoreOptions ShardingOptions() const;
   // DNS discovery: resolves cfg_.discovery_dns every 5 s on its own thread (getaddrinfo blocks)
   // and hands addresses not seen before to the core as seeds.
   void DnsLoop();
@@ -175,12 +186,16 @@ class ClusterNode final : public membership::SwimOutput {
   std::unique_ptr<net::RpcServer> rpc_server_;
   std::unique_ptr<net::RpcClient> rpc_client_;
   std::unique_ptr<membership::Swim> swim_;
-  std::unique_ptr<ShardingDriver> sharding_;
-  std::unique_ptr<Bus> bus_;
-  std::unique_ptr<ReplicatedDriver> replicated_;
+  // The control thread's services (node/service.h), and typed views of those it has.
+  ServiceContext ctx_;
+  ServiceRegistry services_;
+  ShardingDriver* sharding_ = nullptr;
+  Bus* bus_ = nullptr;
+  ReplicatedDriver* replicated_ = nullptr;
   uint64_t published_version_ = 0;
   bool started_ = false;
   std::string cookie_;
+  std::string host_;  // the advertised host
 
   // Remembered peers and the lone-node state (written on the control thread).
   std::vector<Endpoint> remembered_;

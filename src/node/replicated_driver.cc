@@ -1,6 +1,7 @@
 #include "node/replicated_driver.h"
 
 #include "common/log.h"
+#include "node/engine.h"
 
 namespace shoal::node {
 
@@ -9,30 +10,43 @@ constexpr int64_t kMaintainEveryUs = 100'000;
 constexpr int64_t kCollectEveryUs = 10'000'000;
 }  // namespace
 
-ReplicatedDriver::ReplicatedDriver(ReplicatedMaps* maps, Bus* bus, net::EventLoop* loop,
-                                   net::RpcClient* client, membership::MemberId self,
-                                   const Clock* clock)
-    : maps_(maps),
-      bus_(bus),
-      loop_(loop),
-      client_(client),
-      self_(self),
-      clock_(clock),
-      cfg_(maps->config()) {
-  rng_ ^= self.lo() ^ static_cast<uint64_t>(clock->MonotonicMicros());
+ReplicatedDriver::ReplicatedDriver(const ServiceContext& ctx)
+    : Service("replicated"),
+      maps_(&ctx.engine->replicated()),
+      bus_(ctx.services->Find<Bus>()),
+      loop_(ctx.loop),
+      client_(ctx.rpc_client),
+      self_(ctx.self),
+      clock_(ctx.clock),
+      cfg_(maps_->config()) {
+  rng_ ^= self_.lo() ^ static_cast<uint64_t>(clock_->MonotonicMicros());
   const int64_t now = clock_->MonotonicMicros();
   next_collect_us_ = now + kCollectEveryUs;
   next_save_us_ = now + cfg_.replicated_save_interval * 1'000'000;
 }
 
-ReplicatedDriver::~ReplicatedDriver() {
+ReplicatedDriver::~ReplicatedDriver() { Detach(); }
+
+void ReplicatedDriver::Detach() {
   *alive_flag_ = false;
   for (ReplicatedMap* m : maps_->All()) m->set_on_outbox(nullptr);
 }
 
-void ReplicatedDriver::Register(net::RpcServer* server) {
-  server->Register(
-      std::string(kReplicatedSyncMethod), [this](std::string_view body, net::Responder responder) {
+Status ReplicatedDriver::Load() { return maps_->LoadSnapshots(); }
+
+void ReplicatedDriver::Stop() {
+  if (!cfg_.data_dir.empty()) {
+    Status st = maps_->SaveAll();
+    if (!st.ok()) {
+      SHOAL_LOG_ERROR("replicated maps: snapshot at exit failed: {}", st.error().message());
+    }
+  }
+  Detach();
+}
+
+Status ReplicatedDriver::Start(net::RpcServer* server) {
+  ServeMethod(
+      server, kReplicatedSyncMethod, [this](std::string_view body, net::Responder responder) {
         auto req = replicated::DecodeRequest(body);
         if (!req.ok()) {
           responder.Fail(req.error().message());
@@ -59,6 +73,14 @@ void ReplicatedDriver::Register(net::RpcServer* server) {
         }
         responder.Reply(std::move(*answer));
       });
+  maps_->OnDeclare([this](ReplicatedMap* m) {
+    if (loop_->InLoopThread()) {
+      Attach(m);
+    } else {
+      loop_->Post([this, m] { Attach(m); });
+    }
+  });
+  return Status::Ok();
 }
 
 bool ReplicatedDriver::RefuseAsFresh(const replicated::SyncRequest& req) const {
@@ -69,16 +91,6 @@ bool ReplicatedDriver::RefuseAsFresh(const replicated::SyncRequest& req) const {
   // Only while this node's own first session is running or about to run: a node that cannot
   // complete one keeps answering, so a peer's session still repairs it in the end.
   return !pm.pulled && !alive_.empty() && (pm.session != nullptr || !pm.pending_peers.empty());
-}
-
-void ReplicatedDriver::Start() {
-  maps_->OnDeclare([this](ReplicatedMap* m) {
-    if (loop_->InLoopThread()) {
-      Attach(m);
-    } else {
-      loop_->Post([this, m] { Attach(m); });
-    }
-  });
 }
 
 void ReplicatedDriver::Attach(ReplicatedMap* m) {
@@ -188,8 +200,7 @@ void ReplicatedDriver::OnView(std::shared_ptr<const membership::MemberTable> vie
   }
 }
 
-void ReplicatedDriver::Tick() {
-  const int64_t now = clock_->MonotonicMicros();
+void ReplicatedDriver::Tick(int64_t now) {
   for (auto& [name, pm] : per_map_) MaybeStartSync(pm, now);
   if (now >= next_maintain_us_) {
     next_maintain_us_ = now + kMaintainEveryUs;
@@ -225,13 +236,6 @@ void ReplicatedDriver::SyncNow(std::string map) {
     const std::vector<membership::MemberId> peers = AlivePeers();
     it->second.pending_peers.insert(peers[NextRandom() % peers.size()]);
   });
-}
-
-void ReplicatedDriver::SaveOnExit() {
-  if (cfg_.data_dir.empty()) return;
-  Status st = maps_->SaveAll();
-  if (!st.ok())
-    SHOAL_LOG_ERROR("replicated maps: snapshot at exit failed: {}", st.error().message());
 }
 
 void ReplicatedDriver::MaybeStartSync(PerMap& pm, int64_t now_us) {

@@ -32,6 +32,7 @@
 #include "net/rpc.h"
 #include "node/bus.h"
 #include "node/replicated_maps.h"
+#include "node/service.h"
 #include "replicated/sync.h"
 
 namespace shoal::node {
@@ -42,23 +43,26 @@ inline constexpr int64_t kSyncCallTimeoutMs = 10'000;
 inline constexpr int64_t kQuietUs = 500'000;  // no writes for this long: a round may start
 inline constexpr int kMaxQuietWaitRounds = 5;
 
-class ReplicatedDriver {
+class ReplicatedDriver final : public Service {
  public:
-  ReplicatedDriver(ReplicatedMaps* maps, Bus* bus, net::EventLoop* loop, net::RpcClient* client,
-                   membership::MemberId self, const Clock* clock);
-  ~ReplicatedDriver();
+  // REQUIRES: ctx.engine, and a Bus among ctx.services.
+  explicit ReplicatedDriver(const ServiceContext& ctx);
+  ~ReplicatedDriver() override;
 
-  void Register(net::RpcServer* server);
-  // Subscribes to the maps (those declared now and later). After the bus exists.
-  void Start();
-  void OnView(std::shared_ptr<const membership::MemberTable> view);
-  void Tick();
+  // Service. Load reads the maps' snapshots (with a data dir; a corrupt one stops the boot and is
+  // left as it is). Start registers "replicated.sync" and subscribes to the maps (those declared
+  // now and later). Stop saves every map (with a data dir) and lets go of their outboxes.
+  Status Load() override;
+  Status Start(net::RpcServer* server) override;
+  void OnView(std::shared_ptr<const membership::MemberTable> view) override;
+  void Tick(int64_t now_us) override;
+  void Stop() override;
   // Starts an anti-entropy round of `map` with a random live peer (any thread).
   void SyncNow(std::string map);
-  // Saves every map if a data dir is set (shutdown). Any thread.
-  void SaveOnExit();
 
  private:
+  // Lets go of the maps' outboxes (idempotent).
+  void Detach();
   struct PerMap {
     ReplicatedMap* map = nullptr;
     bool interest_ready = false;  // subscribed cluster-wide

@@ -62,13 +62,49 @@ Status Server::Start() {
   const unsigned n = static_cast<unsigned>(cfg_.EffectiveThreads());
   runtime_ = std::make_unique<net::Runtime>(n);
   engine_ = std::make_unique<Engine>(cfg_, runtime_.get(), &SystemClock::Instance());
-  // Bind every worker's socket before starting, so a busy port fails cleanly.
+  // The boot (node/service.h): load from disk, then join, then serve clients. The control plane
+  // starts before the workers: by the time a client is accepted, the workers have the member
+  // table and (alone) the bucket states queued ahead of it, so INFO and routing are complete
+  // from the first command. Messages posted to the workers wait until their loops run.
+  Boot boot;
+  boot.Add(BootStage::kLoad, "client port", [this, n] { return BindClientPort(n); });
+  boot.Add(BootStage::kLoad, "cluster state", [this] {
+    config::ServerConfig cluster_cfg = cfg_;
+    cluster_cfg.port = port_;
+    cluster_ = std::make_unique<ClusterNode>(cluster_cfg, engine_.get());
+    // Replicated maps' snapshots load here, before the node joins (the seed's preload); a
+    // corrupt one stops the boot and is left as it is.
+    return cluster_->Load();
+  });
+  boot.Add(BootStage::kJoin, "cluster", [this] {
+    if (Status cs = cluster_->Start(); !cs.ok()) return cs;
+    engine_->set_cluster(cluster_.get());
+    return Status::Ok();
+  });
+  boot.Add(BootStage::kServe, "workers", [this] {
+    runtime_->Start([this](unsigned i) {
+      engine_->InitWorker(i);
+      acceptors_[i]->Start();
+    });
+    return Status::Ok();
+  });
+  if (Status st = boot.Run(); !st.ok()) {
+    cluster_.reset();
+    acceptors_.clear();
+    return st;
+  }
+  started_ = true;
+  return Status::Ok();
+}
+
+Status Server::BindClientPort(unsigned workers) {
+  // Every worker's socket is bound before any starts, so a busy port fails cleanly.
   uint16_t port = static_cast<uint16_t>(cfg_.port);
   if (port != 0) {
     Status free = net::CheckPortFree(cfg_.bind, port);
     if (!free.ok()) return free;
   }
-  for (unsigned i = 0; i < n; ++i) {
+  for (unsigned i = 0; i < workers; ++i) {
     auto fd = net::ListenTcp(cfg_.bind, port, /*reuse_port=*/true);
     if (!fd.ok()) return fd.error();
     if (port == 0) {
@@ -79,30 +115,6 @@ Status Server::Start() {
   }
   port_ = port;
   engine_->listen_address = cfg_.bind + ":" + std::to_string(port);
-  // The control plane first: by the time a client is accepted, the workers have the member
-  // table and (alone) the bucket states queued ahead of it, so INFO and routing are complete
-  // from the first command. Messages posted to the workers wait until their loops run.
-  // Replicated maps' snapshots load before the node joins (the seed's preload); a corrupt one
-  // stops the boot and is left as it is.
-  if (Status ls = engine_->replicated().LoadSnapshots(); !ls.ok()) {
-    acceptors_.clear();
-    return ls;
-  }
-  config::ServerConfig cluster_cfg = cfg_;
-  cluster_cfg.port = port;
-  cluster_ = std::make_unique<ClusterNode>(cluster_cfg, engine_.get());
-  Status cs = cluster_->Start();
-  if (!cs.ok()) {
-    cluster_.reset();
-    acceptors_.clear();
-    return cs;
-  }
-  engine_->set_cluster(cluster_.get());
-  runtime_->Start([this](unsigned i) {
-    engine_->InitWorker(i);
-    acceptors_[i]->Start();
-  });
-  started_ = true;
   return Status::Ok();
 }
 
@@ -150,9 +162,8 @@ void Server::Stop() {
   if (!started_) return;
   started_ = false;
   if (cluster_ != nullptr) {
-    if (cluster_->replicated() != nullptr) cluster_->replicated()->SaveOnExit();
     engine_->set_cluster(nullptr);
-    cluster_->Stop();
+    cluster_->Stop();  // the services stop: the replicated maps are saved (with a data dir)
   }
   // Each worker closes its listener and its clients on its own thread, then the loops stop
   // (a loop runs the tasks already posted before Run() returns).

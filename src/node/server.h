@@ -25,7 +25,9 @@ class Server {
   explicit Server(config::ServerConfig cfg);
   ~Server();
 
-  // Binds the port and starts the workers. Fails if the port cannot be bound.
+  // Boots the node (node/service.h's Boot): binds the client port and loads what is on disk,
+  // joins the cluster, then starts the workers. Fails, with the step in the error, if a step
+  // fails (a busy port, a corrupt file).
   Status Start();
   // Asks for a graceful stop (a signal, POST /api/v1/leave): wakes WaitForStopRequest. With
   // `force`, a leave in progress (or about to start) stops waiting for its buckets to go. Any
@@ -50,6 +52,9 @@ class Server {
 
  private:
   class Acceptor;
+  // Binds one listening socket per worker to the client port (port_ is the one bound).
+  Status BindClientPort(unsigned workers);
+
   config::ServerConfig cfg_;
   std::unique_ptr<net::Runtime> runtime_;
   std::unique_ptr<Engine> engine_;

@@ -26,45 +26,44 @@ sharding::CoreOptions WithLimits(sharding::CoreOptions o, const Engine* engine) 
 }
 }  // namespace
 
-ShardingDriver::ShardingDriver(Engine* engine, net::EventLoop* loop, net::RpcClient* client,
-                               membership::MemberId self, const Clock* clock,
-                               sharding::CoreOptions options)
-    : engine_(engine),
-      loop_(loop),
-      client_(client),
-      self_(self),
-      clock_(clock),
-      core_(self, WithLimits(options, engine), this) {}
+ShardingDriver::ShardingDriver(const ServiceContext& ctx, sharding::CoreOptions options)
+    : Service("sharding"),
+      engine_(ctx.engine),
+      loop_(ctx.loop),
+      client_(ctx.rpc_client),
+      self_(ctx.self),
+      clock_(ctx.clock),
+      core_(ctx.self, WithLimits(options, ctx.engine), this) {}
 
 ShardingDriver::~ShardingDriver() { *alive_ = false; }
 
-void ShardingDriver::Register(net::RpcServer* server) {
-  server->Register(std::string(kShardMethod),
-                   [this](std::string_view body, net::Responder responder) {
-                     if (body.size() < 16) {
-                       responder.Fail("shard: short request");
-                       return;
-                     }
-                     auto from = membership::MemberId::FromBytes(body.substr(0, 16));
-                     if (!from) {
-                       responder.Fail("shard: bad sender");
-                       return;
-                     }
-                     core_.OnRequest(*from, body.substr(16),
-                                     [r = std::make_shared<net::Responder>(std::move(responder))](
-                                         Result<std::string> reply) mutable {
-                                       if (reply.ok()) {
-                                         r->Reply(std::move(reply).value());
-                                       } else {
-                                         r->Fail(reply.error().message());
-                                       }
-                                     });
-                     UpdateSnapshot();
-                   });
-  server->Register(std::string(kForwardMethod),
-                   [this](std::string_view body, net::Responder responder) {
-                     engine_->ExecuteForwarded(body, std::move(responder));
-                   });
+Status ShardingDriver::Start(net::RpcServer* server) {
+  ServeMethod(server, kShardMethod, [this](std::string_view body, net::Responder responder) {
+    if (body.size() < 16) {
+      responder.Fail("shard: short request");
+      return;
+    }
+    auto from = membership::MemberId::FromBytes(body.substr(0, 16));
+    if (!from) {
+      responder.Fail("shard: bad sender");
+      return;
+    }
+    core_.OnRequest(*from, body.substr(16),
+                    [r = std::make_shared<net::Responder>(std::move(responder))](
+                        Result<std::string> reply) mutable {
+                      if (reply.ok()) {
+                        r->Reply(std::move(reply).value());
+                      } else {
+                        r->Fail(reply.error().message());
+                      }
+                    });
+    UpdateSnapshot();
+  });
+  ServeMethod(server, kForwardMethod, [this](std::string_view body, net::Responder responder) {
+    engine_->ExecuteForwarded(body, std::move(responder));
+  });
+  engine_->plane().set_enabled(true);
+  return Status::Ok();
 }
 
 void ShardingDriver::OnView(std::shared_ptr<const membership::MemberTable> view) {
@@ -72,8 +71,8 @@ void ShardingDriver::OnView(std::shared_ptr<const membership::MemberTable> view)
   UpdateSnapshot();
 }
 
-void ShardingDriver::Tick() {
-  core_.Tick(clock_->MonotonicMicros());
+void ShardingDriver::Tick(int64_t now_us) {
+  core_.Tick(now_us);
   UpdateSnapshot();
 }
 

@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "net/event_loop.h"
 #include "net/rpc.h"
+#include "node/service.h"
 #include "sharding/core.h"
 
 namespace shoal::node {
@@ -34,16 +35,17 @@ class Engine;
 inline constexpr std::string_view kShardMethod = "shard";
 inline constexpr std::string_view kForwardMethod = "kv";
 
-class ShardingDriver final : public sharding::CoreIo {
+class ShardingDriver final : public sharding::CoreIo, public Service {
  public:
-  ShardingDriver(Engine* engine, net::EventLoop* loop, net::RpcClient* client,
-                 membership::MemberId self, const Clock* clock, sharding::CoreOptions options = {});
+  // REQUIRES: ctx.engine.
+  explicit ShardingDriver(const ServiceContext& ctx, sharding::CoreOptions options = {});
   ~ShardingDriver() override;
 
-  // Registers the "shard" (protocol) and "kv" (forwarded commands) methods. Control thread.
-  void Register(net::RpcServer* server);
-  void OnView(std::shared_ptr<const membership::MemberTable> view);
-  void Tick();
+  // Service. Start registers the "shard" (protocol) and "kv" (forwarded commands) methods and
+  // turns the engine's bucket plane on.
+  Status Start(net::RpcServer* server) override;
+  void OnView(std::shared_ptr<const membership::MemberTable> view) override;
+  void Tick(int64_t now_us) override;
   // Starts handing this node's buckets to the others (graceful leave). Control thread.
   void SetLeaving();
 
