@@ -1,4 +1,4 @@
-// Strong id types: NodeId, ReplicaSetId, BucketId, Epoch, ... are distinct types, not bare ints,
+// Strong id types: BucketId, ReplicaSetId, Epoch, ... are distinct types, not bare ints,
 // so they cannot be mixed up at a call site.
 #pragma once
 
@@ -26,7 +26,6 @@ class StrongId {
 using BucketId = StrongId<struct BucketIdTag, uint16_t>;
 using ShardId = StrongId<struct ShardIdTag, uint32_t>;  // a worker thread's index
 using ClientId = StrongId<struct ClientIdTag, uint64_t>;
-using NodeId = StrongId<struct NodeIdTag, uint64_t>;
 using ReplicaSetId = StrongId<struct ReplicaSetIdTag, uint64_t>;
 using Epoch = StrongId<struct EpochTag, uint64_t>;
 using Incarnation = StrongId<struct IncarnationTag, uint64_t>;
