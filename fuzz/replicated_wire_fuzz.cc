@@ -29,6 +29,7 @@
 namespace {
 
 using namespace shoal::replicated;  // NOLINT
+using shoal::HlcTime;
 using shoal::Result;
 
 Change Put(std::string k, std::string v, uint64_t t, uint64_t node) {

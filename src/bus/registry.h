@@ -48,6 +48,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/hlc.h"
 #include "common/result.h"
 #include "membership/types.h"
 
@@ -70,28 +71,6 @@ struct std::is_error_code_enum<shoal::bus::Errc> : std::true_type {};
 namespace shoal::bus {
 
 using membership::MemberId;
-
-// A hybrid logical clock timestamp: wall microseconds plus a logical counter (Kulkarni et al.).
-struct HlcTime {
-  uint64_t wall = 0;
-  uint32_t logical = 0;
-  constexpr auto operator<=>(const HlcTime&) const = default;
-};
-
-// Never goes backwards, stays close to the physical clock, and orders causally related events.
-class HybridClock {
- public:
-  // Remote times more than this ahead of our physical clock are not adopted (a broken clock must
-  // not drag the cluster's HLC into the future).
-  static constexpr int64_t kMaxAheadMicros = 60'000'000;
-
-  HlcTime Now(int64_t physical);
-  void Observe(HlcTime remote, int64_t physical);
-  HlcTime last() const { return last_; }
-
- private:
-  HlcTime last_;
-};
 
 enum class Pattern : uint8_t { kRequestResponse = 0, kPublishSubscribe = 1 };
 std::string_view ToString(Pattern pattern);

@@ -1,5 +1,5 @@
-// Unit tests of the registry's local logic: the API, conflicts, leader choice, events, the HLC and
-// the wire format. Convergence under churn and loss is in registry_sim_test.cc.
+// Unit tests of the registry's local logic: the API, conflicts, leader choice, events and the wire
+// format. Convergence under churn and loss is in registry_sim_test.cc.
 #include "bus/registry.h"
 
 #include <gtest/gtest.h>
@@ -71,22 +71,6 @@ void Pump(std::vector<std::pair<Registry*, FakeIo*>> nodes, int64_t now) {
       }
     }
   }
-}
-
-TEST(HybridClock, MonotonicAndCausal) {
-  HybridClock c;
-  HlcTime a = c.Now(100);
-  HlcTime b = c.Now(100);
-  EXPECT_LT(a, b);
-  HlcTime d = c.Now(50);  // physical clock went back
-  EXPECT_LT(b, d);
-  c.Observe({1000, 7}, 200);
-  HlcTime e = c.Now(200);
-  EXPECT_EQ(e.wall, 1000u);
-  EXPECT_GT(e.logical, 7u);
-  // A remote clock far in the future is not adopted.
-  c.Observe({1000 + 2 * HybridClock::kMaxAheadMicros, 0}, 300);
-  EXPECT_EQ(c.Now(300).wall, 1000u);
 }
 
 TEST(Registry, CreateRegisterUnregister) {

@@ -321,7 +321,7 @@ Status ReplicatedMap::Load(const replicated::Snapshot& snap) {
 Status ReplicatedMap::Save(const std::string& path, Env& env) {
   // The lock is taken per storage group (~n/4096 entries), so writers wait microseconds, not the
   // whole encoding (0.5 s for 1M entries).
-  bus::HlcTime horizon;
+  HlcTime horizon;
   {
     std::shared_lock lock(mu_);
     horizon = map_.horizon();
@@ -349,8 +349,7 @@ void ReplicatedMap::Maintain(int64_t now_ms, int64_t tombstone_ttl_ms, bool coll
     const int64_t h = (now_ms - tombstone_ttl_ms) * 1000;
     if (h > 0) {
       stats_.tombstones_collected.fetch_add(
-          map_.CollectTombstones(bus::HlcTime{static_cast<uint64_t>(h), 0}),
-          std::memory_order_relaxed);
+          map_.CollectTombstones(HlcTime{static_cast<uint64_t>(h), 0}), std::memory_order_relaxed);
     }
   }
 }

@@ -35,11 +35,12 @@
 #include <utility>
 #include <vector>
 
-#include "bus/registry.h"
 #include "common/clock.h"
 #include "common/env.h"
+#include "common/hlc.h"
 #include "common/result.h"
 #include "config/server_config.h"
+#include "membership/types.h"
 #include "node/command.h"
 #include "replicated/lww_map.h"
 #include "replicated/snapshot.h"
@@ -186,7 +187,7 @@ class ReplicatedMap {
 
   mutable std::shared_mutex mu_;
   replicated::LwwMap map_;                  // guarded by mu_
-  bus::HybridClock hlc_;                    // guarded by mu_
+  HybridClock hlc_;                         // guarded by mu_
   std::vector<replicated::Change> outbox_;  // guarded by mu_
 
   mutable std::mutex watch_mu_;

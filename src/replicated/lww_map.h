@@ -33,11 +33,11 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "bus/registry.h"
+#include "common/hlc.h"
+#include "membership/types.h"
 
 namespace shoal::replicated {
 
-using bus::HlcTime;
 using membership::MemberId;
 
 inline constexpr int64_t kNoExpire = -1;

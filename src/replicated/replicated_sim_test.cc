@@ -1,5 +1,5 @@
 // Simulation tests of replicated maps: N = 3..5 nodes, each an LwwMap stamped by its own
-// bus::HybridClock on the simulated node's clock (drift and offset), over sim::Network with loss,
+// HybridClock on the simulated node's clock (drift and offset), over sim::Network with loss,
 // duplication, delay (so reordering), partitions and heals, crashes and restarts. 200 seeds by
 // default (40 in a Debug build; SHOAL_SIM_SEEDS=n for more, SHOAL_SIM_SEED=s to replay one,
 // SHOAL_SIM_VERBOSE=1 to print each seed's figures).
@@ -57,7 +57,7 @@
 #include <utility>
 #include <vector>
 
-#include "bus/registry.h"
+#include "common/hlc.h"
 #include "common/rng.h"
 #include "replicated/lww_map.h"
 #include "replicated/snapshot.h"
@@ -224,7 +224,7 @@ class MapSim {
     Endpoint ep;
     MemberId id;
     std::unique_ptr<LwwMap> map;  // null while crashed
-    bus::HybridClock hlc;
+    HybridClock hlc;
     std::set<Stamp> held;  // every write this incarnation applied or loaded
     std::optional<Session> session;
     int64_t next_sync = 0;  // virtual time of the next anti-entropy session
@@ -314,7 +314,7 @@ class MapSim {
     Trace({3, static_cast<uint64_t>(sim_.Now()), static_cast<uint64_t>(i), from_snapshot});
     Node& node = nodes_[i];
     node.map = std::make_unique<LwwMap>();
-    node.hlc = bus::HybridClock();
+    node.hlc = HybridClock();
     node.held.clear();
     node.session.reset();
     node.ticks = 0;
