@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is needed, checks formatting, builds and runs every test
 # (unit, simulator, system) in a release build, runs every fuzzer briefly from its seed corpus,
-# builds and runs everything again under AddressSanitizer + UndefinedBehaviorSanitizer, and the
+# builds and runs everything again (but the system tests bound by membership timers) under
+# AddressSanitizer + UndefinedBehaviorSanitizer, and the
 # threaded parts under ThreadSanitizer. Long simulation sweeps are scripts/soak.sh.
 # Ends with one summary line "tests: N passed, N failed, N skipped" (a skipped test is counted
 # apart; with CI=true as root, a skipped network-namespace test counts as failed).
@@ -86,27 +87,33 @@ if [ "${SHOAL_FAST:-0}" != 1 ]; then
   fi
   stage_done fuzz
 
-  # Everything ctest runs (no benchmarks).
+  # The system tests that spend their time waiting on membership timers (suspicion, dead-member
+  # removal, the spread of a leave) run in the release build only: their code runs under the
+  # sanitizers through the simulations and the other system tests, and running them three times
+  # would hold CI for minutes of sleeping.
+  timer_bound='^system_(leave|leave_large|rejoin|membership|netns_membership|netns_replicated)$'
+
+  # Everything else ctest runs (no benchmarks).
   echo "== ASan + UBSan build"
   if ./scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DSHOAL_SANITIZE=ON -DSHOAL_BENCH=OFF; then
     stage_done asan-build
     # 40 seeds per simulation scenario (the SWIM one runs 200 by default): the sweeps are the
     # release build's; here the simulations are run for memory errors and undefined behaviour.
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 SHOAL_SIM_SEEDS=40 \
-      ctest --output-on-failure -j2 --timeout 900) 2>&1 | tee build-logs/ctest-asan.log
+      ctest --output-on-failure -j2 --timeout 900 -E "$timer_bound") 2>&1 | tee build-logs/ctest-asan.log
     count build-logs/ctest-asan.log build-asan
     stage_done asan-tests
   else
     echo "sanitizer build failed"; failed=$((failed + 1)); status=1
   fi
 
-  # The threaded parts: runtime, engine, server under the system tests (not system_leave_large:
-  # 140 MiB of values through the same threads as every other leave, slow under TSan).
+  # The threaded parts: runtime, engine, server under the system tests (not the timer-bound ones
+  # above).
   echo "== ThreadSanitizer build (the threaded parts: runtime, engine, server under system tests)"
   if ./scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_TSAN=ON --target shoal net_test bus_client replicated_node_test; then
     stage_done tsan-build
     (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-      ctest --output-on-failure -j2 --timeout 900 -R "^(EventLoop|Runtime|ReplicatedEmbedded|system_)" -E "^system_leave_large$") 2>&1 | tee build-logs/ctest-tsan.log
+      ctest --output-on-failure -j2 --timeout 900 -R "^(EventLoop|Runtime|ReplicatedEmbedded|system_)" -E "$timer_bound") 2>&1 | tee build-logs/ctest-tsan.log
     count build-logs/ctest-tsan.log build-tsan
     stage_done tsan-tests
   else

@@ -20,17 +20,18 @@ std::optional<Gate::Holder> Gate::TryEnter() {
 }
 
 void Service::ServeMethod(net::RpcServer* server, std::string_view method,
-                    net::RpcServer::Handler handler) {
-  server->Register(std::string(method), [this, handler = std::move(handler)](
-                                            std::string_view body, net::Responder responder) mutable {
-    std::optional<Gate::Holder> holder = gate_.TryEnter();
-    if (!holder) {
-      responder.Fail(name_ + " is stopping");
-      return;
-    }
-    responder.Track(holder->Release());
-    handler(body, std::move(responder));
-  });
+                          net::RpcServer::Handler handler) {
+  server->Register(std::string(method),
+                   [this, handler = std::move(handler)](std::string_view body,
+                                                        net::Responder responder) mutable {
+                     std::optional<Gate::Holder> holder = gate_.TryEnter();
+                     if (!holder) {
+                       responder.Fail(name_ + " is stopping");
+                       return;
+                     }
+                     responder.Track(holder->Release());
+                     handler(body, std::move(responder));
+                   });
 }
 
 ServiceRegistry::~ServiceRegistry() {
@@ -66,8 +67,7 @@ void ServiceRegistry::Tick(int64_t now_us) {
   for (const auto& s : services_) s->Tick(now_us);
 }
 
-void ServiceRegistry::StopAll(net::EventLoop* loop, int64_t drain_ms,
-                              std::function<void()> done) {
+void ServiceRegistry::StopAll(net::EventLoop* loop, int64_t drain_ms, std::function<void()> done) {
   if (stopping_) {
     if (stopped_) done();
     return;
@@ -126,9 +126,9 @@ Status Boot::Run() {
   for (Entry& e : steps_) {
     const auto t0 = std::chrono::steady_clock::now();
     Status st = e.step();
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - t0)
-                        .count();
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     if (!st.ok()) {
       return Error(st.error().code(),
                    fmt::format("{} {}: {}", ToString(e.stage), e.name, st.error().message()));

@@ -6,7 +6,8 @@
 //
 //   Load()    boot stage kLoad: reads what it keeps on disk, before the node joins. Main thread,
 //             before the control thread runs. A failure stops the boot.
-//   Start()   boot stage kJoin: registers its RPC methods (through ServeMethod, behind its gate) and
+//   Start()   boot stage kJoin: registers its RPC methods (through ServeMethod, behind its gate)
+//   and
 //             begins its work; it sees its first view right after. Main thread, before the
 //             control thread runs.
 //   OnView()  a new membership view. Control thread.
@@ -86,7 +87,7 @@ class Gate {
 // What a service is built with. Pointers outlive every service.
 struct ServiceContext {
   const config::ServerConfig* cfg = nullptr;
-  Engine* engine = nullptr;  // null for a control plane without an engine (tests)
+  Engine* engine = nullptr;        // null for a control plane without an engine (tests)
   net::EventLoop* loop = nullptr;  // the control thread's
   net::RpcClient* rpc_client = nullptr;
   membership::MemberId self;
@@ -113,7 +114,8 @@ class Service {
  protected:
   // Registers `method` on `server` behind this service's gate: once the gate is closed a request
   // is refused at once, and a request admitted holds the gate until it is answered.
-  void ServeMethod(net::RpcServer* server, std::string_view method, net::RpcServer::Handler handler);
+  void ServeMethod(net::RpcServer* server, std::string_view method,
+                   net::RpcServer::Handler handler);
 
  private:
   std::string name_;

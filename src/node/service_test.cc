@@ -52,9 +52,8 @@ class HoldingService final : public Service {
   }
   Status Start(net::RpcServer* server) override {
     log_->push_back("start " + name());
-    ServeMethod(server, "hold." + name(), [this](std::string_view, net::Responder r) {
-      held.push_back(std::move(r));
-    });
+    ServeMethod(server, "hold." + name(),
+                [this](std::string_view, net::Responder r) { held.push_back(std::move(r)); });
     return Status::Ok();
   }
   void OnView(std::shared_ptr<const membership::MemberTable>) override { ++views; }
@@ -133,9 +132,9 @@ TEST_F(ServiceRegistryTest, StopRefusesNewWorkDrainsWorkInFlightThenStopsInRever
   lt_.Sync([&] { a_->held.front().Reply("late"); });
   EXPECT_EQ(Await(in_flight), "ok:late");
   ASSERT_TRUE(WaitFor([&] { return done.load(); }));
-  EXPECT_EQ(lt_.Sync([&] { return log_; }),
-            (std::vector<std::string>{"load a", "load b", "start a", "start b", "stop b",
-                                      "stop a"}));
+  EXPECT_EQ(
+      lt_.Sync([&] { return log_; }),
+      (std::vector<std::string>{"load a", "load b", "start a", "start b", "stop b", "stop a"}));
   // Stopped services see no more ticks or views.
   lt_.Sync([&] {
     registry_.Tick(0);
