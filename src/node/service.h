@@ -154,9 +154,9 @@ class ServiceRegistry {
   void Tick(int64_t now_us);
   // Closes every gate, waits on `loop` (polling every 10 ms) until no work is in flight or
   // `drain_ms` passed, calls Stop on each in reverse order, then `done`. Control thread; the loop
-  // must keep running until `done` is called.
+  // must keep running until `done` is called. Once: a later call only runs its `done`, at once,
+  // if the services have already stopped (ClusterNode::Stop calls it once).
   void StopAll(net::EventLoop* loop, int64_t drain_ms, std::function<void()> done);
-  bool stopping() const { return stopping_; }
 
  private:
   std::vector<std::unique_ptr<Service>> services_;
