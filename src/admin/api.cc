@@ -163,8 +163,8 @@ void RegisterNodeApi(AdminServer& http, const std::atomic<node::Server*>& server
     node::Server* s = server.load();
     if (s == nullptr) return HttpReply::Problem(503, "the node is not running");
     nlohmann::json maps = nlohmann::json::array();
-    for (node::ReplicatedMap* m : s->engine().replicated().All()) {
-      const node::ReplicatedMapStats& k = m->stats();
+    for (engine::ReplicatedMap* m : s->engine().replicated().All()) {
+      const engine::ReplicatedMapStats& k = m->stats();
       nlohmann::json j = {{"name", m->name()}, {"prefix", m->prefix()}, {"mode", "replicated"}};
       m->WithShared([&j](const replicated::LwwMap& lm) {
         j["keys"] = lm.size();

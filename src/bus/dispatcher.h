@@ -164,7 +164,7 @@ enum class Space : char {
   kPattern = 'p',     // Redis PSUBSCRIBE (glob), matched against channels
   kShard = 's',       // Redis SSUBSCRIBE / SPUBLISH
   kSubject = 'x',     // bus exchanges, NATS patterns
-  kReplicated = 'r',  // replicated maps' changes (node/replicated_maps.h): exact names, internal
+  kReplicated = 'r',  // replicated maps' changes (engine/replicated_maps.h): exact names, internal
 };
 
 struct Publication {

@@ -3,12 +3,16 @@
 #include <utility>
 
 #include "common/log.h"
+#include "engine/engine.h"
+#include "engine/pubsub.h"
 #include "net/errc.h"
-#include "node/engine.h"
-#include "node/pubsub.h"
 #include "sharding/wire.h"
 
 namespace shoal::node {
+
+using engine::CountSubscriptions;
+using engine::DeliverPublication;
+using engine::Shard;
 
 namespace wire = sharding::wire;
 

@@ -12,11 +12,11 @@
 // Transport: the internal RPC method "bus" on the cluster port (cookie-authenticated). The body
 // is the sender's member id (16 bytes, big-endian) followed by the dispatcher's message.
 //
-// Worker glue. A worker keeps its clients' subscriptions itself (WorkerPubSub, cmd_pubsub.cc) and
-// subscribes here once per distinct channel, pattern or subject (so a publication costs one
-// message to a worker however many of its clients subscribe); a publication is posted to that
-// worker, which pushes it to its clients and posts the count back. RESP handlers (BUS.SERVE) are
-// dispatcher handlers whose requests are posted to the connection's worker.
+// Worker glue. A worker keeps its clients' subscriptions itself (WorkerPubSub,
+// commands/pubsub_family.cc) and subscribes here once per distinct channel, pattern or subject (so
+// a publication costs one message to a worker however many of its clients subscribe); a publication
+// is posted to that worker, which pushes it to its clients and posts the count back. RESP handlers
+// (BUS.SERVE) are dispatcher handlers whose requests are posted to the connection's worker.
 #pragma once
 
 #include <atomic>
@@ -37,9 +37,11 @@
 #include "net/rpc.h"
 #include "node/service.h"
 
-namespace shoal::node {
-
+namespace shoal::engine {
 class Engine;
+}  // namespace shoal::engine
+
+namespace shoal::node {
 
 inline constexpr std::string_view kBusMethod = "bus";
 inline constexpr std::string_view kPubSubMethod = "pubsub";
@@ -135,7 +137,7 @@ class Bus final : private bus::DispatcherIo, public Service {
   // This node's counts: asks every worker. Control thread; `done` on the control thread.
   void LocalCounts(std::string spaces, std::function<void(std::map<std::string, uint64_t>)> done);
 
-  Engine* engine_;
+  engine::Engine* engine_;
   net::EventLoop* loop_;
   net::RpcClient* client_;
   membership::MemberId self_;

@@ -1,10 +1,13 @@
 // Metrics of the messaging bus (probes.h).
+#include "engine/engine.h"
+#include "engine/probes.h"
 #include "node/bus.h"
 #include "node/cluster.h"
-#include "node/engine.h"
 #include "node/probes.h"
 
 namespace shoal::node {
+
+using engine::Engine;
 
 namespace {
 
@@ -71,7 +74,7 @@ constexpr BusGauge kBusGauges[] = {
 };
 
 Bus* BusOf(Engine* e) {
-  ClusterNode* c = e->cluster();
+  ClusterNode* c = ClusterOf(*e);
   return c != nullptr ? c->bus() : nullptr;
 }
 

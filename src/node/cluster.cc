@@ -18,9 +18,11 @@
 
 #include "common/crypto.h"
 #include "common/log.h"
-#include "node/engine.h"
+#include "engine/engine.h"
 
 namespace shoal::node {
+
+using engine::Engine;
 namespace {
 
 constexpr std::string_view kPushPullMethod = "membership.pushpull";
@@ -622,6 +624,10 @@ void ClusterNode::Stop() {
     });
   });
   if (thread_.joinable()) thread_.join();
+}
+
+ClusterNode* ClusterOf(const engine::Engine& engine) {
+  return dynamic_cast<ClusterNode*>(engine.cluster());
 }
 
 }  // namespace shoal::node

@@ -57,6 +57,7 @@
 #include "common/result.h"
 #include "common/rng.h"
 #include "config/server_config.h"
+#include "engine/cluster_link.h"
 #include "membership/swim.h"
 #include "net/event_loop.h"
 #include "net/rpc.h"
@@ -66,9 +67,11 @@
 #include "node/service.h"
 #include "node/sharding_driver.h"
 
-namespace shoal::node {
-
+namespace shoal::engine {
 class Engine;
+}  // namespace shoal::engine
+
+namespace shoal::node {
 
 // The node's persistent identity (see the header comment).
 struct NodeIdentity {
@@ -98,9 +101,9 @@ inline constexpr std::string_view kRequirepassLabel = "requirepass-fp";
 // and the label reveals nothing usable without the cookie.
 std::string RequirepassFingerprint(std::string_view cookie, std::string_view password);
 
-class ClusterNode final : public membership::SwimOutput {
+class ClusterNode final : public membership::SwimOutput, public engine::ClusterLink {
  public:
-  ClusterNode(const config::ServerConfig& cfg, Engine* engine);
+  ClusterNode(const config::ServerConfig& cfg, engine::Engine* engine);
   ~ClusterNode() override;
 
   // Boot stage kLoad: reads the identity and the remembered peers, creates the services and
@@ -137,7 +140,7 @@ class ClusterNode final : public membership::SwimOutput {
 
   // The current view. Any thread.
   std::shared_ptr<const membership::MemberTable> members() const;
-  membership::MemberId id() const { return identity_.id; }
+  membership::MemberId id() const override { return identity_.id; }
   Incarnation start_incarnation() const { return identity_.incarnation; }
   // Counters, read on the control thread and copied (any thread).
   membership::SwimCounters counters() const;
@@ -174,7 +177,7 @@ class ClusterNode final : public membership::SwimOutput {
   void DnsLoop();
 
   config::ServerConfig cfg_;
-  Engine* engine_;
+  engine::Engine* engine_;
   SystemClock& clock_;
   RandomRng rng_;
   NodeIdentity identity_;
@@ -223,5 +226,10 @@ class ClusterNode final : public membership::SwimOutput {
   std::condition_variable dns_cv_;
   bool dns_stop_ = false;  // guarded by dns_mu_
 };
+
+// The ClusterNode an engine runs in (the only ClusterLink the node installs), or null before
+// the cluster starts and after it stops. For the command families and probes that reach the
+// control plane's services.
+ClusterNode* ClusterOf(const engine::Engine& engine);
 
 }  // namespace shoal::node

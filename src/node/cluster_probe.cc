@@ -1,12 +1,15 @@
 // Metrics of the cluster's control-thread side: SWIM membership and sharding (probes.h).
 #include <string>
 
+#include "engine/engine.h"
+#include "engine/probes.h"
 #include "node/cluster.h"
-#include "node/engine.h"
 #include "node/probes.h"
 #include "node/sharding_driver.h"
 
 namespace shoal::node {
+
+using engine::Engine;
 
 namespace {
 
@@ -87,7 +90,7 @@ constexpr CoreField kCore[] = {
 };
 
 const ShardingDriver* Sharding(Engine* e) {
-  ClusterNode* c = e->cluster();
+  ClusterNode* c = ClusterOf(*e);
   return c != nullptr ? c->sharding() : nullptr;
 }
 
@@ -97,24 +100,24 @@ void RegisterClusterMetrics(Engine* e) {
   metrics::Registry& r = e->metrics();
   for (const SwimField& f : kSwim) {
     r.CallbackCounter(f.name, f.help, [e, field = f.field] {
-      ClusterNode* c = e->cluster();
+      ClusterNode* c = ClusterOf(*e);
       return c != nullptr ? static_cast<double>(c->counters().*field) : 0.0;
     });
   }
   r.CallbackCounter("shoal_rpc_handshake_failures_total",
                     "Cluster RPC connections that failed the cookie handshake.", [e] {
-                      ClusterNode* c = e->cluster();
+                      ClusterNode* c = ClusterOf(*e);
                       return c != nullptr ? static_cast<double>(c->rpc_handshake_failures()) : 0.0;
                     });
   r.CallbackGauge("shoal_requirepass_mismatched_peers",
                   "Live peers whose requirepass differs from this node's.", [e] {
-                    ClusterNode* c = e->cluster();
+                    ClusterNode* c = ClusterOf(*e);
                     return c != nullptr ? static_cast<double>(c->requirepass_mismatched_peers())
                                         : 0.0;
                   });
   r.AddGauge("shoal_cluster_members", "Members of the cluster view, by state.", {"state"})
       ->SetCollector([e](std::vector<metrics::Sample>* out) {
-        ClusterNode* c = e->cluster();
+        ClusterNode* c = ClusterOf(*e);
         auto table = c != nullptr ? c->members() : nullptr;
         if (table == nullptr) return;
         using membership::MemberState;

@@ -1,63 +1,16 @@
-// The node's metrics, one probe file per module, all registering into the engine's registry
-// (Engine::metrics()). Values are read when the registry is rendered: per-worker cells summed,
-// or callbacks over counters the modules already keep thread-safe (atomics, snapshots taken
-// under the module's lock). docs/metrics.md lists every metric.
-//
-//   server_probe.cc      commands, clients, memory, keyspace, network, forwarding
-//   cluster_probe.cc     SWIM membership and sharding (buckets by state, migrations)
-//   bus_probe.cc         the messaging bus
-//   replicated_probe.cc  replicated maps
-//
-// The cluster-side probes read through Engine::cluster() at scrape time, so they report nothing
+// The control plane's metrics (cluster_probe.cc: SWIM membership and sharding; bus_probe.cc: the
+// messaging bus), registered into the engine's registry (engine/probes.h has the engine's own).
+// They read through ClusterOf(engine) when the registry is rendered, so they report nothing
 // before the cluster starts or after it stops.
 #pragma once
 
-#include <cstdint>
-#include <span>
-#include <vector>
-
-#include "common/clock.h"
-#include "common/metrics.h"
-#include "node/command.h"
+namespace shoal::engine {
+class Engine;
+}  // namespace shoal::engine
 
 namespace shoal::node {
 
-class Engine;
-
-void RegisterServerMetrics(Engine* engine);
-void RegisterClusterMetrics(Engine* engine);
-void RegisterBusMetrics(Engine* engine);
-void RegisterReplicatedMetrics(Engine* engine);
-
-// shoal_commands_total{cmd} and shoal_commands_duration_seconds{cmd}: one child per command of
-// the table, created up front, so the hot path is an index and a relaxed add on the worker's
-// own cell.
-class CommandMetrics {
- public:
-  explicit CommandMetrics(metrics::Registry* registry);
-  // A client's command, counted on the client's worker `w`.
-  void Count(unsigned w, const CommandSpec& spec) {
-    const size_t i = Index(spec);
-    if (i < counts_.size()) counts_[i]->Add(w);
-  }
-  // The time one command's handler ran on worker `w`, in CycleClock ticks.
-  void Observe(unsigned w, const CommandSpec& spec, uint64_t ticks) {
-    const size_t i = Index(spec);
-    if (i < durations_.size()) durations_[i]->Observe(w, CycleClock::ToNanos(ticks));
-  }
-  // A reading for durations: CycleClock (the time-stamp counter: cheaper than two vDSO calls).
-  static uint64_t Now() { return CycleClock::Now(); }
-
- private:
-  size_t Index(const CommandSpec& spec) const {
-    const auto p = reinterpret_cast<uintptr_t>(&spec);
-    const auto b = reinterpret_cast<uintptr_t>(table_.data());
-    if (p < b) return counts_.size();
-    return (p - b) / sizeof(CommandSpec);
-  }
-  std::span<const CommandSpec> table_;
-  std::vector<metrics::Counter*> counts_;
-  std::vector<metrics::Histogram*> durations_;
-};
+void RegisterClusterMetrics(engine::Engine* engine);
+void RegisterBusMetrics(engine::Engine* engine);
 
 }  // namespace shoal::node

@@ -1,9 +1,12 @@
 #include "node/replicated_driver.h"
 
 #include "common/log.h"
-#include "node/engine.h"
+#include "engine/engine.h"
 
 namespace shoal::node {
+
+using engine::ReplicatedMap;
+using engine::ReplicatedMapStats;
 
 namespace {
 constexpr int64_t kMaintainEveryUs = 100'000;

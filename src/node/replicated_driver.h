@@ -27,11 +27,11 @@
 #include <string>
 
 #include "common/clock.h"
+#include "engine/replicated_maps.h"
 #include "membership/types.h"
 #include "net/event_loop.h"
 #include "net/rpc.h"
 #include "node/bus.h"
-#include "node/replicated_maps.h"
 #include "node/service.h"
 #include "replicated/sync.h"
 
@@ -64,7 +64,7 @@ class ReplicatedDriver final : public Service {
   // Lets go of the maps' outboxes (idempotent).
   void Detach();
   struct PerMap {
-    ReplicatedMap* map = nullptr;
+    engine::ReplicatedMap* map = nullptr;
     bool interest_ready = false;  // subscribed cluster-wide
     std::unique_ptr<replicated::SyncSession> session;
     membership::MemberId peer;
@@ -84,7 +84,7 @@ class ReplicatedDriver final : public Service {
     std::map<membership::MemberId, int64_t> delayed_peers;  // -> due, monotonic us
     bool pulled = false;  // a session of this node's completed: not a fresh copy any more
   };
-  void Attach(ReplicatedMap* m);
+  void Attach(engine::ReplicatedMap* m);
   void Flush(PerMap& pm);
   void OnBatch(const bus::Publication& p);
   void MaybeStartSync(PerMap& pm, int64_t now_us);
@@ -96,7 +96,7 @@ class ReplicatedDriver final : public Service {
   std::vector<membership::MemberId> AlivePeers() const;
   uint64_t NextRandom();  // xorshift: which peer a round goes to
 
-  ReplicatedMaps* maps_;
+  engine::ReplicatedMaps* maps_;
   Bus* bus_;
   net::EventLoop* loop_;
   net::RpcClient* client_;

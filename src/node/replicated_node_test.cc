@@ -14,6 +14,10 @@
 #include "node/server.h"
 
 namespace shoal::node {
+
+using engine::kMaxReplicatedValue;
+using engine::MapChange;
+using engine::ReplicatedMap;
 namespace {
 
 template <typename F>

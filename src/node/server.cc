@@ -8,12 +8,17 @@
 #include <cstring>
 #include <iostream>
 
+#include "commands/commands.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "net/socket.h"
+#include "node/probes.h"
 #include "resp/connection.h"
 
 namespace shoal::node {
+
+using engine::Engine;
+using engine::Shard;
 
 class Server::Acceptor final : public net::IoWatcher {
  public:
@@ -61,7 +66,10 @@ Server::~Server() { Stop(); }
 Status Server::Start() {
   const unsigned n = static_cast<unsigned>(cfg_.EffectiveThreads());
   runtime_ = std::make_unique<net::Runtime>(n);
-  engine_ = std::make_unique<Engine>(cfg_, runtime_.get(), &SystemClock::Instance());
+  commands::InstallCommands();
+  engine_ = std::make_unique<engine::Engine>(cfg_, runtime_.get(), &SystemClock::Instance());
+  RegisterClusterMetrics(engine_.get());
+  RegisterBusMetrics(engine_.get());
   // The boot (node/service.h): load from disk, then join, then serve clients. The control plane
   // starts before the workers: by the time a client is accepted, the workers have the member
   // table and (alone) the bucket states queued ahead of it, so INFO and routing are complete

@@ -14,9 +14,9 @@
 
 #include "common/result.h"
 #include "config/server_config.h"
+#include "engine/engine.h"
 #include "net/runtime.h"
 #include "node/cluster.h"
-#include "node/engine.h"
 
 namespace shoal::node {
 
@@ -46,7 +46,7 @@ class Server {
   void Stop();
   // The port actually bound (useful with port 0).
   uint16_t port() const { return port_; }
-  Engine& engine() { return *engine_; }
+  engine::Engine& engine() { return *engine_; }
   // The control plane; nullptr before Start() or after Stop().
   ClusterNode* cluster() { return cluster_.get(); }
 
@@ -57,7 +57,7 @@ class Server {
 
   config::ServerConfig cfg_;
   std::unique_ptr<net::Runtime> runtime_;
-  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<engine::Engine> engine_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::unique_ptr<ClusterNode> cluster_;
   uint16_t port_ = 0;

@@ -45,9 +45,11 @@
 #include "net/event_loop.h"
 #include "net/rpc.h"
 
-namespace shoal::node {
-
+namespace shoal::engine {
 class Engine;
+}  // namespace shoal::engine
+
+namespace shoal::node {
 class ServiceRegistry;
 
 class Gate {
@@ -87,8 +89,8 @@ class Gate {
 // What a service is built with. Pointers outlive every service.
 struct ServiceContext {
   const config::ServerConfig* cfg = nullptr;
-  Engine* engine = nullptr;        // null for a control plane without an engine (tests)
-  net::EventLoop* loop = nullptr;  // the control thread's
+  engine::Engine* engine = nullptr;  // null for a control plane without an engine (tests)
+  net::EventLoop* loop = nullptr;    // the control thread's
   net::RpcClient* rpc_client = nullptr;
   membership::MemberId self;
   const Clock* clock = nullptr;

@@ -4,10 +4,14 @@
 #include <map>
 
 #include "common/log.h"
-#include "node/engine.h"
+#include "engine/engine.h"
 #include "storage/dump.h"
 
 namespace shoal::node {
+
+using engine::BucketPlane;
+using engine::Engine;
+using engine::Shard;
 
 using sharding::BucketState;
 
@@ -59,9 +63,10 @@ Status ShardingDriver::Start(net::RpcServer* server) {
                     });
     UpdateSnapshot();
   });
-  ServeMethod(server, kForwardMethod, [this](std::string_view body, net::Responder responder) {
-    engine_->ExecuteForwarded(body, std::move(responder));
-  });
+  ServeMethod(server, engine::kForwardMethod,
+              [this](std::string_view body, net::Responder responder) {
+                engine_->ExecuteForwarded(body, std::move(responder));
+              });
   engine_->plane().set_enabled(true);
   return Status::Ok();
 }

@@ -28,12 +28,13 @@
 #include "node/service.h"
 #include "sharding/core.h"
 
+namespace shoal::engine {
+class Engine;
+}  // namespace shoal::engine
+
 namespace shoal::node {
 
-class Engine;
-
 inline constexpr std::string_view kShardMethod = "shard";
-inline constexpr std::string_view kForwardMethod = "kv";
 
 class ShardingDriver final : public sharding::CoreIo, public Service {
  public:
@@ -85,7 +86,7 @@ class ShardingDriver final : public sharding::CoreIo, public Service {
  private:
   void UpdateSnapshot();
 
-  Engine* const engine_;
+  engine::Engine* const engine_;
   net::EventLoop* const loop_;
   net::RpcClient* const client_;
   const membership::MemberId self_;

@@ -1,6 +1,6 @@
 // A replicated map's local copy: last-writer-wins entries ordered by (hybrid logical
 // clock time, origin node), deletes as tombstones, expiry, and a hash tree of digests for
-// anti-entropy. Sans-I/O and single-threaded; the node (node/replicated_maps.h) guards it with a
+// anti-entropy. Sans-I/O and single-threaded; the node (engine/replicated_maps.h) guards it with a
 // lock and carries its changes over the bus.
 //
 // Design note.
