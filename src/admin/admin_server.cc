@@ -1,6 +1,5 @@
 #include "admin/admin_server.h"
 
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/ascii.h"
 #include "common/crypto.h"
 #include "common/log.h"
 #include "net/address.h"
@@ -77,17 +77,13 @@ std::string Dump(const nlohmann::json& body) {
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 }  // namespace
 
 // ---- HttpRequest / HttpReply ----
 
 std::string HttpRequest::Header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (EqualsIgnoreCase(k, name)) return v;
+    if (AsciiEqualsNoCase(k, name)) return v;
   }
   return "";
 }
@@ -229,7 +225,7 @@ void ParseQuery(std::string_view q, std::vector<std::pair<std::string, std::stri
 bool Authorized(std::string_view auth, const std::string& token) {
   constexpr std::string_view kBearer = "Bearer ";
   return auth.size() > kBearer.size() &&
-         EqualsIgnoreCase(auth.substr(0, kBearer.size()), kBearer) &&
+         AsciiEqualsNoCase(auth.substr(0, kBearer.size()), kBearer) &&
          ConstantTimeEqual(auth.substr(kBearer.size()), token);
 }
 
@@ -352,7 +348,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnHeader(beast::error_code ec) {
     if (ec) return OnRead(ec);
     const auto expect = parser_->get()[http::field::expect];
-    if (!parser_->is_done() && EqualsIgnoreCase({expect.data(), expect.size()}, "100-continue")) {
+    if (!parser_->is_done() && AsciiEqualsNoCase({expect.data(), expect.size()}, "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                         [self = shared_from_this()](beast::error_code e, size_t) {

@@ -16,13 +16,7 @@ namespace shoal::app {
 
 namespace {
 
-class ErrcCategory : public std::error_category {
- public:
-  const char* name() const noexcept override { return "shoal.app"; }
-  std::string message(int ev) const override {
-    return static_cast<Errc>(ev) == Errc::kUsage ? "usage error" : "unknown error";
-  }
-};
+std::string_view DescribeErrc(Errc e) { return e == Errc::kUsage ? "usage error" : ""; }
 
 constexpr std::string_view kDescription =
     "shoal is an in-memory key-value server that speaks the Redis protocol (RESP2/RESP3), so\n"
@@ -161,10 +155,7 @@ Error UsageError(const CLI::ParseError& e, const CLI::App& app) {
 
 }  // namespace
 
-const std::error_category& ErrcCategory() {
-  static const class ErrcCategory category;
-  return category;
-}
+SHOAL_ERROR_CATEGORY_DEFINE(Errc, "shoal.app", DescribeErrc)
 
 std::string_view ToString(Command command) {
   switch (command) {

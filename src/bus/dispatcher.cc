@@ -4,48 +4,39 @@
 #include <utility>
 
 #include "common/glob.h"
-#include "sharding/wire.h"
+#include "common/wire.h"
 
 namespace shoal::bus {
 
 namespace {
 
-class DispatchErrcCategoryImpl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "bus"; }
-  std::string message(int ev) const override {
-    switch (static_cast<DispatchErrc>(ev)) {
-      case DispatchErrc::kNoExchange:
-        return "no such exchange";
-      case DispatchErrc::kWrongPattern:
-        return "wrong exchange pattern";
-      case DispatchErrc::kOverflow:
-        return "queue full";
-      case DispatchErrc::kTimeout:
-        return "timeout";
-      case DispatchErrc::kHandlerError:
-        return "handler error";
-      case DispatchErrc::kUnreachable:
-        return "handler unreachable";
-      case DispatchErrc::kUnknownRequest:
-        return "unknown request";
-      case DispatchErrc::kMalformed:
-        return "malformed message";
-    }
-    return "unknown";
+std::string_view DescribeDispatchErrc(DispatchErrc e) {
+  switch (e) {
+    case DispatchErrc::kNoExchange:
+      return "no such exchange";
+    case DispatchErrc::kWrongPattern:
+      return "wrong exchange pattern";
+    case DispatchErrc::kOverflow:
+      return "queue full";
+    case DispatchErrc::kTimeout:
+      return "timeout";
+    case DispatchErrc::kHandlerError:
+      return "handler error";
+    case DispatchErrc::kUnreachable:
+      return "handler unreachable";
+    case DispatchErrc::kUnknownRequest:
+      return "unknown request";
+    case DispatchErrc::kMalformed:
+      return "malformed message";
   }
-};
+  return "";
+}
 
 }  // namespace
 
-const std::error_category& DispatchErrcCategory() {
-  static const DispatchErrcCategoryImpl category;
-  return category;
-}
+SHOAL_ERROR_CATEGORY_DEFINE(DispatchErrc, "bus", DescribeDispatchErrc)
 
 namespace {
-
-namespace wire = sharding::wire;
 
 constexpr uint64_t kWireVersion = 1;
 enum CallType : uint64_t { kRegistryCall = 1, kRequestCall = 2, kPublishCall = 3 };

@@ -3,34 +3,28 @@
 #include <algorithm>
 #include <utility>
 
-#include "sharding/wire.h"
+#include "common/wire.h"
 
 namespace shoal::bus {
 namespace {
 
-class ErrcCategoryImpl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "bus"; }
-  std::string message(int code) const override {
-    switch (static_cast<Errc>(code)) {
-      case Errc::kInvalidArgument:
-        return "invalid argument";
-      case Errc::kConflict:
-        return "conflicting exchange";
-      case Errc::kNotFound:
-        return "not found";
-      case Errc::kMalformed:
-        return "malformed message";
-      case Errc::kBadVersion:
-        return "unsupported wire version";
-    }
-    return "unknown error";
+std::string_view DescribeErrc(Errc e) {
+  switch (e) {
+    case Errc::kInvalidArgument:
+      return "invalid argument";
+    case Errc::kConflict:
+      return "conflicting exchange";
+    case Errc::kNotFound:
+      return "not found";
+    case Errc::kMalformed:
+      return "malformed message";
+    case Errc::kBadVersion:
+      return "unsupported wire version";
   }
-};
+  return "";
+}
 
 constexpr uint64_t kWireVersion = 1;
-
-namespace wire = sharding::wire;
 
 void PutHlc(wire::Writer& w, HlcTime t) {
   w.Array(2);
@@ -59,10 +53,7 @@ Status CheckName(std::string_view what, std::string_view s, size_t max, bool all
 
 }  // namespace
 
-const std::error_category& ErrcCategory() {
-  static const ErrcCategoryImpl category;
-  return category;
-}
+SHOAL_ERROR_CATEGORY_DEFINE(Errc, "bus", DescribeErrc)
 
 std::string_view ToString(Pattern pattern) {
   switch (pattern) {

@@ -29,7 +29,7 @@
 //     after any change of an exchange's live handlers, kMemberDown for each handler gone, kMemberUp
 //     for each new one, then kLeader (the leader, or none, and all live handlers in leader order).
 //
-// Wire (msgpack, see sharding/wire.h): [1, type, sender, hlc, body]; Digest, Pull and States.
+// Wire (msgpack, see common/wire.h): [1, type, sender, hlc, body]; Digest, Pull and States.
 // Decoding is bounded (sizes, counts, nesting) and returns kMalformed, never throws.
 //
 // Single-threaded: the owner calls it from one thread.

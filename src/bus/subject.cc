@@ -5,23 +5,19 @@
 namespace shoal::bus {
 namespace {
 
-class RoutingErrcCategoryImpl : public std::error_category {
- public:
-  const char* name() const noexcept override { return "bus.routing"; }
-  std::string message(int ev) const override {
-    switch (static_cast<RoutingErrc>(ev)) {
-      case RoutingErrc::kInvalidSubject:
-        return "invalid subject";
-      case RoutingErrc::kNoHandler:
-        return "no handler";
-      case RoutingErrc::kRejected:
-        return "rejected";
-      case RoutingErrc::kInvalidRoute:
-        return "invalid route";
-    }
-    return "unknown bus error";
+std::string_view DescribeRoutingErrc(RoutingErrc e) {
+  switch (e) {
+    case RoutingErrc::kInvalidSubject:
+      return "invalid subject";
+    case RoutingErrc::kNoHandler:
+      return "no handler";
+    case RoutingErrc::kRejected:
+      return "rejected";
+    case RoutingErrc::kInvalidRoute:
+      return "invalid route";
   }
-};
+  return "unknown bus error";
+}
 
 bool IsSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -64,10 +60,7 @@ Status Validate(std::string_view s, bool pattern) {
 
 }  // namespace
 
-const std::error_category& RoutingErrcCategory() {
-  static const RoutingErrcCategoryImpl category;
-  return category;
-}
+SHOAL_ERROR_CATEGORY_DEFINE(RoutingErrc, "bus.routing", DescribeRoutingErrc)
 
 std::vector<std::string_view> SplitTokens(std::string_view s) {
   std::vector<std::string_view> out;

@@ -6,6 +6,7 @@
 
 #include <cassert>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -85,9 +86,38 @@ class [[nodiscard]] Status {
 };
 
 // Declares `make_error_code` for a module's error enum `Enum`; the module's .cc defines
-// `const std::error_category& EnumCategory()`. Also specialise std::is_error_code_enum.
+// `const std::error_category& EnumCategory()` with SHOAL_ERROR_CATEGORY_DEFINE. Also specialise
+// std::is_error_code_enum.
 #define SHOAL_ERROR_CATEGORY_DECL(Enum)        \
   const std::error_category& Enum##Category(); \
   inline std::error_code make_error_code(Enum e) { return {static_cast<int>(e), Enum##Category()}; }
+
+// The one std::error_category implementation: a name and a function that describes each code
+// of `Enum` (a code outside the enum is "unknown error" however the function answers).
+template <typename Enum>
+class EnumErrorCategory final : public std::error_category {
+ public:
+  using Describe = std::string_view (*)(Enum);
+  constexpr EnumErrorCategory(const char* name, Describe describe)
+      : name_(name), describe_(describe) {}
+  const char* name() const noexcept override { return name_; }
+  std::string message(int code) const override {
+    const std::string_view m = describe_(static_cast<Enum>(code));
+    return m.empty() ? std::string("unknown error") : std::string(m);
+  }
+
+ private:
+  const char* name_;
+  Describe describe_;
+};
+
+// Defines `Enum##Category()` (declared by SHOAL_ERROR_CATEGORY_DECL) in the enclosing namespace:
+// `name` is the category's name, `describe` a `std::string_view (*)(Enum)` that returns "" for
+// a code it does not know.
+#define SHOAL_ERROR_CATEGORY_DEFINE(Enum, name, describe)                       \
+  const std::error_category& Enum##Category() {                                 \
+    static const ::shoal::EnumErrorCategory<Enum> category((name), (describe)); \
+    return category;                                                            \
+  }
 
 }  // namespace shoal

@@ -9,6 +9,8 @@
 #include <limits>
 #include <thread>
 
+#include "common/ascii.h"
+
 namespace shoal::config {
 
 Result<std::string> ReadSecretFile(std::string_view path, std::string_view what) {
@@ -24,41 +26,29 @@ Result<std::string> ReadSecretFile(std::string_view path, std::string_view what)
 
 namespace {
 
-class ErrcCategory : public std::error_category {
- public:
-  const char* name() const noexcept override { return "shoal.config"; }
-  std::string message(int ev) const override {
-    switch (static_cast<Errc>(ev)) {
-      case Errc::kInvalidValue:
-        return "invalid value";
-      case Errc::kUnknownParameter:
-        return "unknown parameter";
-      case Errc::kImmutable:
-        return "immutable parameter";
-      case Errc::kParse:
-        return "config file parse error";
-      case Errc::kIo:
-        return "config file I/O error";
-    }
-    return "unknown error";
+std::string_view DescribeErrc(Errc e) {
+  switch (e) {
+    case Errc::kInvalidValue:
+      return "invalid value";
+    case Errc::kUnknownParameter:
+      return "unknown parameter";
+    case Errc::kImmutable:
+      return "immutable parameter";
+    case Errc::kParse:
+      return "config file parse error";
+    case Errc::kIo:
+      return "config file I/O error";
   }
-};
+  return "";
+}
 
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kIntMax = std::numeric_limits<int>::max();
 
-char AsciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return AsciiLower(x) == AsciiLower(y);
-         });
-}
-
 // Lower case, '_' -> '-'.
 std::string NormalizeName(std::string_view name) {
   std::string out(name);
-  for (char& c : out) c = c == '_' ? '-' : AsciiLower(c);
+  for (char& c : out) c = c == '_' ? '-' : AsciiToLower(c);
   return out;
 }
 
@@ -105,7 +95,7 @@ Result<int64_t> ParseOutputBufferLimit(std::string_view text) {
     if (i > start) words.push_back(text.substr(start, i - start));
   }
   if (words.size() == 1) return ParseMemoryInRange(words[0], 0, kInt64Max);
-  if (words.size() != 4 || !EqualsIgnoreCase(words[0], "normal")) {
+  if (words.size() != 4 || !AsciiEqualsNoCase(words[0], "normal")) {
     return InvalidValue(
         "argument must be a memory value or 'normal <hard> <soft> <soft-seconds>' (shoal has "
         "only the normal client class)");
@@ -255,7 +245,7 @@ const Param kParams[] = {
     {"loglevel", "log-level", "log verbosity: debug, info, warning, error", true, false,
      [](ServerConfig& c, std::string_view v) -> Status {
        for (const LogLevelName& l : kLogLevels) {
-         if (EqualsIgnoreCase(v, l.name)) {
+         if (AsciiEqualsNoCase(v, l.name)) {
            c.log_level = std::string(l.canonical);
            return Status::Ok();
          }
@@ -491,10 +481,7 @@ Result<std::vector<ReplicatedMapDecl>> ParseReplicatedMaps(std::string_view text
   return maps;
 }
 
-const std::error_category& ErrcCategory() {
-  static const class ErrcCategory category;
-  return category;
-}
+SHOAL_ERROR_CATEGORY_DEFINE(Errc, "shoal.config", DescribeErrc)
 
 std::string_view ToString(MaxmemoryPolicy policy) {
   switch (policy) {
@@ -512,7 +499,7 @@ std::string_view ToString(MaxmemoryPolicy policy) {
 
 Result<MaxmemoryPolicy> MaxmemoryPolicyFromString(std::string_view name) {
   for (MaxmemoryPolicy p : kPolicies) {
-    if (EqualsIgnoreCase(name, ToString(p))) return p;
+    if (AsciiEqualsNoCase(name, ToString(p))) return p;
   }
   return InvalidValue(
       "argument(s) must be one of the following: noeviction, allkeys-lru, volatile-lru, "

@@ -7,8 +7,8 @@
 #include <cstdlib>
 
 #include "common/log.h"
+#include "common/wire.h"
 #include "net/runtime.h"
-#include "sharding/wire.h"
 
 namespace shoal::engine {
 
@@ -437,7 +437,7 @@ class ForeignBatch final : public OpSink {
     std::lock_guard<std::mutex> lock(mu_);
     replies_[index] = std::move(reply);
     if (--remaining_ > 0) return;
-    sharding::wire::Writer w;
+    wire::Writer w;
     w.Array(static_cast<uint32_t>(replies_.size()));
     for (const std::string& r : replies_) w.Bin(r);
     responder_.Reply(w.Take());
@@ -455,16 +455,16 @@ class ForeignBatch final : public OpSink {
 void Engine::ExecuteForwarded(std::string_view body, net::Responder responder) {
   std::vector<RemoteOp> ops;
   try {
-    auto oh = sharding::wire::Unpack(body);
-    sharding::wire::Reader r(oh.get());
+    auto oh = wire::Unpack(body);
+    wire::Reader r(oh.get());
     const uint32_t n = r.Array();
-    if (n == 0) throw sharding::wire::WireError("empty batch");
+    if (n == 0) throw wire::WireError("empty batch");
     ops.reserve(n);
     std::vector<std::string_view> args;
     for (uint32_t i = 0; i < n; ++i) {
-      sharding::wire::Reader cmd = r.At(i);
+      wire::Reader cmd = r.At(i);
       const uint32_t argc = cmd.Array();
-      if (argc < 2) throw sharding::wire::WireError("command without arguments");
+      if (argc < 2) throw wire::WireError("command without arguments");
       const int protocol = static_cast<int>(cmd.At(0).U64Max(3));
       args.clear();
       for (uint32_t a = 1; a < argc; ++a) args.push_back(cmd.At(a).Bin());
@@ -474,7 +474,7 @@ void Engine::ExecuteForwarded(std::string_view body, net::Responder responder) {
       op.sink_index = i;
       ops.push_back(std::move(op));
     }
-  } catch (const sharding::wire::WireError& e) {
+  } catch (const wire::WireError& e) {
     responder.Fail(std::string("kv: ") + e.what());
     return;
   }

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include "common/keyslot.h"
+#include "common/wire.h"
 #include "engine/engine.h"
-#include "sharding/wire.h"
 
 namespace shoal::engine {
 
@@ -275,7 +275,7 @@ void Shard::FlushForwards() {
         bytes += all[i].argbuf.size();
         ops.push_back(std::move(all[i++]));
       }
-      sharding::wire::Writer w;
+      wire::Writer w;
       w.Array(static_cast<uint32_t>(ops.size()));
       std::vector<std::string_view> args;
       for (const RemoteOp& op : ops) {
@@ -301,11 +301,11 @@ void Shard::OnForwardReply(const Endpoint& to, std::vector<RemoteOp> ops, Result
     failure = r.error().message();
   } else {
     try {
-      auto oh = sharding::wire::Unpack(*r);
-      sharding::wire::Reader rd(oh.get());
-      if (rd.Array() != ops.size()) throw sharding::wire::WireError("reply count mismatch");
+      auto oh = wire::Unpack(*r);
+      wire::Reader rd(oh.get());
+      if (rd.Array() != ops.size()) throw wire::WireError("reply count mismatch");
       for (uint32_t i = 0; i < rd.Array(); ++i) replies.emplace_back(rd.At(i).Bin());
-    } catch (const sharding::wire::WireError& e) {
+    } catch (const wire::WireError& e) {
       failure = e.what();
     }
   }

@@ -3,18 +3,16 @@
 #include <utility>
 
 #include "common/log.h"
+#include "common/wire.h"
 #include "engine/engine.h"
 #include "engine/pubsub.h"
 #include "net/errc.h"
-#include "sharding/wire.h"
 
 namespace shoal::node {
 
 using engine::CountSubscriptions;
 using engine::DeliverPublication;
 using engine::Shard;
-
-namespace wire = sharding::wire;
 
 namespace {
 

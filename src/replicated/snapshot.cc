@@ -3,11 +3,9 @@
 #include <cstring>
 
 #include "common/hash.h"
-#include "sharding/wire.h"
+#include "common/wire.h"
 
 namespace shoal::replicated {
-
-namespace wire = sharding::wire;
 
 namespace {
 

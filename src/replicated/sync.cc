@@ -5,11 +5,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "sharding/wire.h"
+#include "common/wire.h"
 
 namespace shoal::replicated {
-
-namespace wire = sharding::wire;
 
 namespace {
 

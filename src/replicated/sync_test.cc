@@ -15,7 +15,7 @@
 #include <tuple>
 #include <vector>
 
-#include "sharding/wire.h"
+#include "common/wire.h"
 
 namespace shoal::replicated {
 namespace {
@@ -462,7 +462,6 @@ TEST(Sync, SpecificBadRequests) {
   EXPECT_FALSE(DecodeRequest(EncodeRequest(r)).ok());
   EXPECT_FALSE(Answer(m, r, nullptr).ok());
   // Hand-made: a wrong version, an unknown kind, packed integers of a bad length.
-  namespace wire = sharding::wire;
   {
     wire::Writer w;
     w.Array(4);
@@ -523,7 +522,6 @@ TEST(Sync, TruncatedOrCorruptChangeBatchesAreErrors) {
       }
     }
   }
-  namespace wire = sharding::wire;
   auto change = [](uint64_t has, uint64_t logical, uint64_t expire) {
     wire::Writer w;
     w.Array(3);
@@ -554,7 +552,6 @@ TEST(Sync, MalformedAnswersAreErrorsAndEndTheSession) {
   LwwMap a, b;
   Fill(a, 0, 2000, 100, 1);
   Fill(b, 0, 2100, 100, 1);
-  namespace wire = sharding::wire;
   auto packed = [](std::vector<uint32_t> v) {
     wire::Writer w;
     w.Array(1);

@@ -1,32 +1,25 @@
 #include "sharding/bucket_map.h"
 
-#include "sharding/wire.h"
+#include "common/wire.h"
 
 namespace shoal::sharding {
 namespace {
 
-class ErrcCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "sharding"; }
-  std::string message(int c) const override {
-    switch (static_cast<Errc>(c)) {
-      case Errc::kMalformed:
-        return "malformed";
-      case Errc::kRefused:
-        return "refused";
-      case Errc::kConflict:
-        return "conflict";
-    }
-    return "unknown";
+std::string_view DescribeErrc(Errc e) {
+  switch (e) {
+    case Errc::kMalformed:
+      return "malformed";
+    case Errc::kRefused:
+      return "refused";
+    case Errc::kConflict:
+      return "conflict";
   }
-};
+  return "";
+}
 
 }  // namespace
 
-const std::error_category& ErrcCategory() {
-  static const class ErrcCategory c;
-  return c;
-}
+SHOAL_ERROR_CATEGORY_DEFINE(Errc, "sharding", DescribeErrc)
 
 ReplicaSetId AutoSetId(const membership::MemberId& id) {
   uint64_t v = id.hi() ^ (id.lo() * 0x9e3779b97f4a7c15ULL);

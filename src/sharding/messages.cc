@@ -1,6 +1,6 @@
 #include "sharding/messages.h"
 
-#include "sharding/wire.h"
+#include "common/wire.h"
 
 namespace shoal::sharding {
 namespace {

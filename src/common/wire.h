@@ -1,6 +1,7 @@
-// Small helpers over msgpack-c++ for the sharding messages: a Writer that packs into a string and
-// a Reader that walks a decoded object, throwing WireError (caught at the module's Decode
-// functions, never let out) on any type or size mismatch.
+// Small helpers over msgpack-c++ for the internal wire formats (sharding, bus, replicated maps,
+// forwarded commands): a Writer that packs into a string and a Reader that walks a decoded object,
+// throwing WireError (caught at the module's Decode functions, never let out) on any type or size
+// mismatch.
 #pragma once
 
 #define MSGPACK_NO_BOOST 1
@@ -11,10 +12,10 @@
 #include <string>
 #include <string_view>
 
+#include "common/member_id.h"
 #include "common/transport.h"
-#include "membership/types.h"
 
-namespace shoal::sharding::wire {
+namespace shoal::wire {
 
 struct WireError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -30,7 +31,7 @@ class Writer {
     pk_.pack_bin(static_cast<uint32_t>(s.size()));
     pk_.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
   }
-  void Id(const membership::MemberId& id) {
+  void Id(const MemberId& id) {
     Array(2);
     U64(id.hi());
     U64(id.lo());
@@ -75,7 +76,7 @@ class Reader {
     if (o_.type != msgpack::type::BIN) throw WireError("expected bytes");
     return {o_.via.bin.ptr, o_.via.bin.size};
   }
-  membership::MemberId Id() const {
+  MemberId Id() const {
     if (Array() != 2) throw WireError("bad member id");
     return {At(0).U64(), At(1).U64()};
   }
@@ -88,7 +89,7 @@ class Reader {
   const msgpack::object& o_;
 };
 
-// Unpacks `bytes` with limits fit for the sharding messages (bounded arrays and nesting).
+// Unpacks `bytes` with limits fit for the internal messages (bounded arrays and nesting).
 inline msgpack::object_handle Unpack(std::string_view bytes) {
   try {
     return msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr,
@@ -98,4 +99,4 @@ inline msgpack::object_handle Unpack(std::string_view bytes) {
   }
 }
 
-}  // namespace shoal::sharding::wire
+}  // namespace shoal::wire
