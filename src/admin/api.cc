@@ -211,7 +211,7 @@ void RegisterNodeApi(AdminServer& http, const std::atomic<node::Server*>& server
     node::Server* s = server.load();
     if (s == nullptr) return HttpReply::Problem(503, "the node is not running");
     SHOAL_LOG_INFO("admin API: leave requested{}", force ? " (forced)" : "");
-    s->RequestStop(force);
+    s->RequestStop(force ? node::Server::StopMode::kForce : node::Server::StopMode::kGraceful);
     return HttpReply::Json({{"leaving", true}, {"force", s->force_requested()}}, 202);
   });
   http.Post("/api/v1/join", [&server](const HttpRequest& req) {

@@ -62,7 +62,9 @@ void WatchSignals() {
       } else {
         SHOAL_LOG_WARN("signal {} received while leaving: forcing the leave", sig);
       }
-      if (g_stop_target != nullptr) g_stop_target->RequestStop(force);
+      if (g_stop_target != nullptr)
+        g_stop_target->RequestStop(force ? shoal::node::Server::StopMode::kForce
+                                         : shoal::node::Server::StopMode::kGraceful);
     }
   }).detach();
 }

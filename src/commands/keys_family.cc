@@ -47,8 +47,12 @@ std::vector<size_t> AllFrom1(Args args) {
 
 void DelKeyed(ExecContext& ctx) { DoDel(ctx.args, ctx.out, SameTable(ctx)); }
 void ExistsKeyed(ExecContext& ctx) { DoExists(ctx.args, ctx.out, SameTable(ctx)); }
-void RenameKeyed(ExecContext& ctx) { DoRename(ctx.args, ctx.out, SameTable(ctx), false); }
-void RenameNxKeyed(ExecContext& ctx) { DoRename(ctx.args, ctx.out, SameTable(ctx), true); }
+void RenameKeyed(ExecContext& ctx) {
+  DoRename(ctx.args, ctx.out, SameTable(ctx), Overwrite::kAllowed);
+}
+void RenameNxKeyed(ExecContext& ctx) {
+  DoRename(ctx.args, ctx.out, SameTable(ctx), Overwrite::kOnlyIfAbsent);
+}
 
 resp::DispatchResult DelMulti(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*) {
   return AcrossWorkers(e, c, a, AllFrom1(a),
@@ -60,12 +64,12 @@ resp::DispatchResult ExistsMulti(Engine& e, resp::Connection* c, Args a, resp::R
 }
 resp::DispatchResult RenameMulti(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*) {
   return AcrossWorkers(e, c, a, {1, 2}, [](Args x, resp::ReplyBuilder* o, const TableFor& t) {
-    DoRename(x, o, t, false);
+    DoRename(x, o, t, Overwrite::kAllowed);
   });
 }
 resp::DispatchResult RenameNxMulti(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder*) {
   return AcrossWorkers(e, c, a, {1, 2}, [](Args x, resp::ReplyBuilder* o, const TableFor& t) {
-    DoRename(x, o, t, true);
+    DoRename(x, o, t, Overwrite::kOnlyIfAbsent);
   });
 }
 
@@ -384,7 +388,8 @@ void DoExists(Args args, resp::ReplyBuilder* out, const TableFor& table_for) {
   out->Integer(n);
 }
 
-void DoRename(Args args, resp::ReplyBuilder* out, const TableFor& table_for, bool nx) {
+void DoRename(Args args, resp::ReplyBuilder* out, const TableFor& table_for, Overwrite mode) {
+  const bool nx = mode == Overwrite::kOnlyIfAbsent;
   const std::string_view src = args[1], dst = args[2];
   storage::Table* st = table_for(src);
   storage::Table* dt = table_for(dst);

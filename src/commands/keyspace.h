@@ -22,15 +22,18 @@ inline storage::Entry* Lookup(storage::Table* t, std::string_view key) {
 
 // Parses an expiry given in `unit_ms` units (1000 for seconds), relative or absolute, into an
 // absolute unix-ms time. False on a non-integer, non-positive or overflowing value.
-bool ParseExpiry(std::string_view arg, int64_t unit_ms, bool absolute, int64_t now_ms,
+enum class ExpiryForm { kRelative, kAbsolute };  // EX/PX from now; EXAT/PXAT a unix time
+bool ParseExpiry(std::string_view arg, int64_t unit_ms, ExpiryForm form, int64_t now_ms,
                  int64_t* out);
 
 // Reply helpers for the multi-key commands, shared by their single- and multi-worker paths.
 void DoMGet(Args args, resp::ReplyBuilder* out, const TableFor& table_for);
-void DoMSet(Args args, resp::ReplyBuilder* out, const TableFor& table_for, bool nx);
+// kOnlyIfAbsent: MSETNX and RENAMENX, which write only when no target key exists.
+enum class Overwrite { kAllowed, kOnlyIfAbsent };
+void DoMSet(Args args, resp::ReplyBuilder* out, const TableFor& table_for, Overwrite mode);
 void DoDel(Args args, resp::ReplyBuilder* out, const TableFor& table_for);
 void DoExists(Args args, resp::ReplyBuilder* out, const TableFor& table_for);
-void DoRename(Args args, resp::ReplyBuilder* out, const TableFor& table_for, bool nx);
+void DoRename(Args args, resp::ReplyBuilder* out, const TableFor& table_for, Overwrite mode);
 
 // SCAN's options, [MATCH pattern] [COUNT n] [TYPE string|hash], from a[from] on; shared by SCAN
 // and RMAP.SCAN. False (the error written to `out`) on a bad option or value.

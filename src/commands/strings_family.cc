@@ -68,10 +68,11 @@ void Set(ExecContext& ctx) {
     } else if ((opt == "EX" || opt == "PX" || opt == "EXAT" || opt == "PXAT") && has_next &&
                !keepttl && !have_expire) {
       const int64_t unit = (opt == "EX" || opt == "EXAT") ? 1000 : 1;
-      const bool absolute = opt == "EXAT" || opt == "PXAT";
+      const ExpiryForm form =
+          opt == "EXAT" || opt == "PXAT" ? ExpiryForm::kAbsolute : ExpiryForm::kRelative;
       int64_t v;
       if (!ParseInt64(a[i + 1], &v)) return ctx.out->Error(kNotIntegerErr);
-      if (!ParseExpiry(a[i + 1], unit, absolute, ctx.now_ms, &expire)) {
+      if (!ParseExpiry(a[i + 1], unit, form, ctx.now_ms, &expire)) {
         return ctx.out->Error("ERR invalid expire time in 'set' command");
       }
       have_expire = true;
@@ -117,7 +118,7 @@ void SetNx(ExecContext& ctx) {
 void SetExGeneric(ExecContext& ctx, int64_t unit, std::string_view name) {
   int64_t v, expire;
   if (!ParseInt64(ctx.args[2], &v)) return ctx.out->Error(kNotIntegerErr);
-  if (!ParseExpiry(ctx.args[2], unit, false, ctx.now_ms, &expire)) {
+  if (!ParseExpiry(ctx.args[2], unit, ExpiryForm::kRelative, ctx.now_ms, &expire)) {
     return ctx.out->Error(fmt::format("ERR invalid expire time in '{}' command", name));
   }
   ctx.table->Put(KeyBucket(ctx.args[1]), Entry::NewString(ctx.args[1], ctx.args[3], expire));
@@ -160,7 +161,10 @@ void GetEx(ExecContext& ctx) {
       int64_t v;
       if (!ParseInt64(a[3], &v)) return ctx.out->Error(kNotIntegerErr);
       const int64_t unit = (opt == "EX" || opt == "EXAT") ? 1000 : 1;
-      if (!ParseExpiry(a[3], unit, opt == "EXAT" || opt == "PXAT", ctx.now_ms, &expire)) {
+      if (!ParseExpiry(
+              a[3], unit,
+              opt == "EXAT" || opt == "PXAT" ? ExpiryForm::kAbsolute : ExpiryForm::kRelative,
+              ctx.now_ms, &expire)) {
         return ctx.out->Error("ERR invalid expire time in 'getex' command");
       }
       set_expire = true;
@@ -358,8 +362,10 @@ TableFor SameTable(ExecContext& ctx) {
   return [t](std::string_view) { return t; };
 }
 void MGetKeyed(ExecContext& ctx) { DoMGet(ctx.args, ctx.out, SameTable(ctx)); }
-void MSetKeyed(ExecContext& ctx) { DoMSet(ctx.args, ctx.out, SameTable(ctx), false); }
-void MSetNxKeyed(ExecContext& ctx) { DoMSet(ctx.args, ctx.out, SameTable(ctx), true); }
+void MSetKeyed(ExecContext& ctx) { DoMSet(ctx.args, ctx.out, SameTable(ctx), Overwrite::kAllowed); }
+void MSetNxKeyed(ExecContext& ctx) {
+  DoMSet(ctx.args, ctx.out, SameTable(ctx), Overwrite::kOnlyIfAbsent);
+}
 
 resp::DispatchResult MultiMGet(Engine& e, resp::Connection* c, Args args, resp::ReplyBuilder*) {
   std::vector<std::string> owned(args.begin(), args.end());
@@ -375,33 +381,34 @@ resp::DispatchResult MultiMGet(Engine& e, resp::Connection* c, Args args, resp::
 }
 
 resp::DispatchResult MultiMSetGeneric(Engine& e, resp::Connection* c, Args args,
-                                      resp::ReplyBuilder* out, bool nx) {
+                                      resp::ReplyBuilder* out, Overwrite mode) {
   if (args.size() % 2 == 0) {
-    out->Error(
-        fmt::format("ERR wrong number of arguments for '{}' command", nx ? "msetnx" : "mset"));
+    out->Error(fmt::format("ERR wrong number of arguments for '{}' command",
+                           mode == Overwrite::kOnlyIfAbsent ? "msetnx" : "mset"));
     return resp::DispatchResult::kDone;
   }
   std::vector<std::string> owned(args.begin(), args.end());
   std::vector<unsigned> shards;
   for (size_t i = 1; i < owned.size(); i += 2) shards.push_back(e.ShardOf(owned[i]));
   Engine* eng = &e;
-  return e.RunLocked(c, shards, [eng, shards, nx, owned = std::move(owned)](resp::ReplyBuilder& o) {
-    for (unsigned s : shards) {
-      if (!eng->shard(s)->EnsureMemory()) {
-        return o.Error("OOM command not allowed when used memory > 'maxmemory'.");
-      }
-    }
-    std::vector<std::string_view> v(owned.begin(), owned.end());
-    DoMSet(
-        Args(v.data(), v.size()), &o,
-        [eng](std::string_view k) { return &eng->shard(eng->ShardOf(k))->table(); }, nx);
-  });
+  return e.RunLocked(
+      c, shards, [eng, shards, mode, owned = std::move(owned)](resp::ReplyBuilder& o) {
+        for (unsigned s : shards) {
+          if (!eng->shard(s)->EnsureMemory()) {
+            return o.Error("OOM command not allowed when used memory > 'maxmemory'.");
+          }
+        }
+        std::vector<std::string_view> v(owned.begin(), owned.end());
+        DoMSet(
+            Args(v.data(), v.size()), &o,
+            [eng](std::string_view k) { return &eng->shard(eng->ShardOf(k))->table(); }, mode);
+      });
 }
 resp::DispatchResult MultiMSet(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* o) {
-  return MultiMSetGeneric(e, c, a, o, false);
+  return MultiMSetGeneric(e, c, a, o, Overwrite::kAllowed);
 }
 resp::DispatchResult MultiMSetNx(Engine& e, resp::Connection* c, Args a, resp::ReplyBuilder* o) {
-  return MultiMSetGeneric(e, c, a, o, true);
+  return MultiMSetGeneric(e, c, a, o, Overwrite::kOnlyIfAbsent);
 }
 
 constexpr uint32_t kW = kCmdWrite | kCmdDenyOom;
@@ -459,14 +466,14 @@ const CommandSpec kStringCommands[] = {
 
 std::span<const CommandSpec> StringCommands() { return kStringCommands; }
 
-bool ParseExpiry(std::string_view arg, int64_t unit_ms, bool absolute, int64_t now_ms,
+bool ParseExpiry(std::string_view arg, int64_t unit_ms, ExpiryForm form, int64_t now_ms,
                  int64_t* out) {
   int64_t v;
   if (!ParseInt64(arg, &v)) return false;
   if (v <= 0) return false;
   if (v > std::numeric_limits<int64_t>::max() / unit_ms) return false;
   v *= unit_ms;
-  if (!absolute) {
+  if (form == ExpiryForm::kRelative) {
     if (v > std::numeric_limits<int64_t>::max() - now_ms) return false;
     v += now_ms;
   }
@@ -486,7 +493,8 @@ void DoMGet(Args args, resp::ReplyBuilder* out, const TableFor& table_for) {
   }
 }
 
-void DoMSet(Args args, resp::ReplyBuilder* out, const TableFor& table_for, bool nx) {
+void DoMSet(Args args, resp::ReplyBuilder* out, const TableFor& table_for, Overwrite mode) {
+  const bool nx = mode == Overwrite::kOnlyIfAbsent;
   if (args.size() % 2 == 0) {
     return out->Error(
         fmt::format("ERR wrong number of arguments for '{}' command", nx ? "msetnx" : "mset"));

@@ -273,7 +273,8 @@ std::vector<replicated::Change> ReplicatedMap::TakeOutbox() {
   return out;
 }
 
-size_t ReplicatedMap::ApplyRemote(const std::vector<replicated::Change>& changes, bool from_sync) {
+size_t ReplicatedMap::ApplyRemote(const std::vector<replicated::Change>& changes,
+                                  ChangeSource source) {
   size_t won = 0;
   std::vector<MapChange> notes;
   const bool watch = has_watchers_.load(std::memory_order_acquire);
@@ -294,7 +295,8 @@ size_t ReplicatedMap::ApplyRemote(const std::vector<replicated::Change>& changes
   }
   stats_.remote_applied.fetch_add(won, std::memory_order_relaxed);
   stats_.remote_stale.fetch_add(changes.size() - won, std::memory_order_relaxed);
-  if (from_sync) stats_.sync_entries_received.fetch_add(changes.size(), std::memory_order_relaxed);
+  if (source == ChangeSource::kSync)
+    stats_.sync_entries_received.fetch_add(changes.size(), std::memory_order_relaxed);
   Notify(std::move(notes));
   return won;
 }
@@ -342,10 +344,10 @@ Status ReplicatedMap::Save(const std::string& path, Env& env) {
   return st;
 }
 
-void ReplicatedMap::Maintain(int64_t now_ms, int64_t tombstone_ttl_ms, bool collect) {
+void ReplicatedMap::Maintain(int64_t now_ms, int64_t tombstone_ttl_ms, Tombstones tombstones) {
   std::unique_lock lock(mu_);
   stats_.expired.fetch_add(map_.ExpireSome(now_ms, 64), std::memory_order_relaxed);
-  if (collect) {
+  if (tombstones == Tombstones::kCollect) {
     const int64_t h = (now_ms - tombstone_ttl_ms) * 1000;
     if (h > 0) {
       stats_.tombstones_collected.fetch_add(

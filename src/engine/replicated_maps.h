@@ -150,8 +150,10 @@ class ReplicatedMap {
     int64_t expire_ms = -1;
   };
   void LocalWrites(std::vector<Write> writes);
-  // Applies changes from a peer (a batch or a sync); returns how many won.
-  size_t ApplyRemote(const std::vector<replicated::Change>& changes, bool from_sync);
+  // Where remote changes come from: a peer's broadcast batch, or a sync session (counted apart).
+  enum class ChangeSource { kBatch, kSync };
+  // Applies changes from a peer; returns how many won.
+  size_t ApplyRemote(const std::vector<replicated::Change>& changes, ChangeSource source);
   // Loads a verified snapshot into an empty map (boot), observing its stamps.
   Status Load(const replicated::Snapshot& snap);
   // Takes the queued changes for broadcast.
@@ -161,9 +163,10 @@ class ReplicatedMap {
     std::lock_guard lock(watch_mu_);
     on_outbox_ = std::move(fn);
   }
-  // Expiry and, with `collect`, tombstone collection (control thread timer; the driver decides
+  // Expiry and, with kCollect, tombstone collection (control thread timer; the driver decides
   // when collecting is safe).
-  void Maintain(int64_t now_ms, int64_t tombstone_ttl_ms, bool collect);
+  enum class Tombstones { kKeep, kCollect };
+  void Maintain(int64_t now_ms, int64_t tombstone_ttl_ms, Tombstones tombstones);
   ReplicatedMapStats& stats() { return stats_; }
   const ReplicatedMapStats& stats() const { return stats_; }
   void set_self(membership::MemberId self) { self_ = self; }

@@ -248,7 +248,7 @@ TEST_F(RpcTest, WrongCookieIsRejectedOnBothSidesAndNoHandlerRuns) {
 }
 
 TEST_F(RpcTest, ClientRefusesAServerThatFailsTheChallenge) {
-  auto listener = ListenTcp("127.0.0.1", 0, false);
+  auto listener = ListenTcp("127.0.0.1", 0, ReusePort::kNo);
   ASSERT_TRUE(listener.ok());
   const uint16_t port = static_cast<uint16_t>(
       std::stoi(LocalAddress(*listener).substr(LocalAddress(*listener).rfind(':') + 1)));
@@ -370,7 +370,7 @@ TEST_F(RpcTest, HandshakeTimeoutsOnBothSides) {
   EXPECT_EQ(ServerStats().handshake_timeouts, 1u);
 
   // A server that accepts (the kernel does, from the backlog) and never greets.
-  auto listener = ListenTcp("127.0.0.1", 0, false);
+  auto listener = ListenTcp("127.0.0.1", 0, ReusePort::kNo);
   ASSERT_TRUE(listener.ok());
   const std::string local = LocalAddress(*listener);
   to_ = Endpoint{"127.0.0.1", static_cast<uint16_t>(std::stoi(local.substr(local.rfind(':') + 1)))};

@@ -35,13 +35,13 @@ Error SysError(const std::string& what) {
 Status CheckPortFree(const std::string& host, uint16_t port) {
   // A socket without SO_REUSEPORT cannot bind a port that any other socket holds, whether that
   // one uses SO_REUSEPORT or not: the probe sees another node (or another program) on the port.
-  auto probe = ListenTcp(host, port, /*reuse_port=*/false);
+  auto probe = ListenTcp(host, port, ReusePort::kNo);
   if (!probe.ok()) return probe.error();
   close(*probe);
   return Status::Ok();
 }
 
-Result<int> ListenTcp(const std::string& host, uint16_t port, bool reuse_port, int backlog) {
+Result<int> ListenTcp(const std::string& host, uint16_t port, ReusePort reuse, int backlog) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -60,7 +60,7 @@ Result<int> ListenTcp(const std::string& host, uint16_t port, bool reuse_port, i
   }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (reuse == ReusePort::kYes) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
     Error e = SysError("bind " + host + ":" + port_str);
     close(fd);

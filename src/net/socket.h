@@ -12,7 +12,8 @@ namespace shoal::net {
 // A non-blocking TCP listening socket on host:port. With `reuse_port`, several threads may each
 // bind their own socket to the same port and the kernel spreads connections among them
 // (SO_REUSEPORT), which is how every worker thread accepts its own clients.
-Result<int> ListenTcp(const std::string& host, uint16_t port, bool reuse_port, int backlog = 511);
+enum class ReusePort { kNo, kYes };  // SO_REUSEPORT: one listening socket per worker
+Result<int> ListenTcp(const std::string& host, uint16_t port, ReusePort reuse, int backlog = 511);
 
 // Fails if another socket (of this process or another) is bound to host:port. SO_REUSEPORT lets
 // any process of the same user join a port, so a node checks this before binding its workers'

@@ -72,7 +72,7 @@ Status ReplicatedDriver::Start(net::RpcServer* server) {
           return;
         }
         if (!pushed.empty()) {
-          m->ApplyRemote(pushed, /*from_sync=*/true);
+          m->ApplyRemote(pushed, ReplicatedMap::ChangeSource::kSync);
         }
         responder.Reply(std::move(*answer));
       });
@@ -163,7 +163,7 @@ void ReplicatedDriver::OnBatch(const bus::Publication& p) {
     return;
   }
   it->second.map->stats().batches_received.fetch_add(1, std::memory_order_relaxed);
-  it->second.map->ApplyRemote(batch->changes, /*from_sync=*/false);
+  it->second.map->ApplyRemote(batch->changes, ReplicatedMap::ChangeSource::kBatch);
 }
 
 uint64_t ReplicatedDriver::NextRandom() {
@@ -216,7 +216,8 @@ void ReplicatedDriver::Tick(int64_t now) {
       // would refuse them for good.
       const bool standalone = alive_.empty() && cfg_.seeds.empty() && cfg_.discovery_dns.empty();
       pm.map->Maintain(clock_->NowUnixMillis(), cfg_.replicated_tombstone_ttl * 1000,
-                       collect && (pm.pulled || standalone));
+                       collect && (pm.pulled || standalone) ? ReplicatedMap::Tombstones::kCollect
+                                                            : ReplicatedMap::Tombstones::kKeep);
     }
   }
   if (cfg_.replicated_save_interval > 0 && !cfg_.data_dir.empty() && now >= next_save_us_) {
@@ -316,7 +317,8 @@ void ReplicatedDriver::SendStep(const std::string& name, std::string request) {
                          pm.peer.ShortString(), step.error().message());
           return EndSession(pm, false);
         }
-        if (!step->received.empty()) pm.map->ApplyRemote(step->received, /*from_sync=*/true);
+        if (!step->received.empty())
+          pm.map->ApplyRemote(step->received, ReplicatedMap::ChangeSource::kSync);
         if (!step->request) return EndSession(pm, true);
         SendStep(name, std::move(*step->request));
       });

@@ -113,7 +113,7 @@ Status Server::BindClientPort(unsigned workers) {
     if (!free.ok()) return free;
   }
   for (unsigned i = 0; i < workers; ++i) {
-    auto fd = net::ListenTcp(cfg_.bind, port, /*reuse_port=*/true);
+    auto fd = net::ListenTcp(cfg_.bind, port, net::ReusePort::kYes);
     if (!fd.ok()) return fd.error();
     if (port == 0) {
       const std::string addr = net::LocalAddress(*fd);
@@ -126,8 +126,8 @@ Status Server::BindClientPort(unsigned workers) {
   return Status::Ok();
 }
 
-void Server::RequestStop(bool force) {
-  if (force) force_.store(true);
+void Server::RequestStop(StopMode mode) {
+  if (mode == StopMode::kForce) force_.store(true);
   std::lock_guard<std::mutex> lock(stop_mu_);
   stop_requested_ = true;
   stop_cv_.notify_all();

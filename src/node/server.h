@@ -29,10 +29,12 @@ class Server {
   // joins the cluster, then starts the workers. Fails, with the step in the error, if a step
   // fails (a busy port, a corrupt file).
   Status Start();
-  // Asks for a graceful stop (a signal, POST /api/v1/leave): wakes WaitForStopRequest. With
-  // `force`, a leave in progress (or about to start) stops waiting for its buckets to go. Any
-  // thread, any time after construction; never blocks on the workers or the control thread.
-  void RequestStop(bool force);
+  // How a leave treats the buckets it still holds: kGraceful waits for them to go; kForce stops
+  // waiting (for a leave in progress or about to start).
+  enum class StopMode { kGraceful, kForce };
+  // Asks for a stop (a signal, POST /api/v1/leave): wakes WaitForStopRequest. Any thread, any
+  // time after construction; never blocks on the workers or the control thread.
+  void RequestStop(StopMode mode);
   // Blocks until RequestStop was called. Main thread.
   void WaitForStopRequest();
   bool force_requested() const { return force_.load(); }

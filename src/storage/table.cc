@@ -219,7 +219,8 @@ size_t Table::ActiveExpireCycle(size_t budget) {
   return expired;
 }
 
-Entry* Table::SampleEntry(bool volatile_only, uint32_t* bucket) {
+Entry* Table::SampleEntry(SamplePool pool, uint32_t* bucket) {
+  const bool volatile_only = pool == SamplePool::kVolatileKeys;
   if (keys_ == 0 || (volatile_only && volatile_keys_ == 0)) return nullptr;
   auto usable = [&](const Bucket& bk) {
     return volatile_only ? bk.volatile_count > 0 : !bk.set.empty();
@@ -254,7 +255,7 @@ Entry* Table::SampleEntry(bool volatile_only, uint32_t* bucket) {
 
 Entry* Table::RandomEntry() {
   for (int tries = 0; tries < 100; ++tries) {
-    Entry* e = SampleEntry(false, nullptr);
+    Entry* e = SampleEntry(SamplePool::kAnyKey, nullptr);
     if (e == nullptr) return nullptr;
     if (!IsExpired(e)) return e;
   }
@@ -263,16 +264,17 @@ Entry* Table::RandomEntry() {
 
 bool Table::EvictOne(EvictionPolicy policy, int samples) {
   if (policy == EvictionPolicy::kNoEviction) return false;
-  const bool volatile_only = policy == EvictionPolicy::kVolatileLru;
+  const SamplePool pool =
+      policy == EvictionPolicy::kVolatileLru ? SamplePool::kVolatileKeys : SamplePool::kAnyKey;
   Entry* victim = nullptr;
   uint32_t victim_bucket = 0;
   if (policy == EvictionPolicy::kAllKeysRandom) {
-    victim = SampleEntry(false, &victim_bucket);
+    victim = SampleEntry(SamplePool::kAnyKey, &victim_bucket);
   } else {
     // Oldest of `samples` random candidates. The LRU clock wraps after 136 years.
     for (int i = 0; i < std::max(samples, 1); ++i) {
       uint32_t b = 0;
-      Entry* e = SampleEntry(volatile_only, &b);
+      Entry* e = SampleEntry(pool, &b);
       if (e == nullptr) break;
       if (victim == nullptr || e->lru() < victim->lru()) {
         victim = e;

@@ -163,7 +163,8 @@ class Table {
   // Accounting around a change to one bucket's set.
   void Account(Bucket& bk, size_t old_capacity);
   void Unlink(Bucket& bk, Set::iterator it, bool free_entry);
-  Entry* SampleEntry(bool volatile_only, uint32_t* bucket);
+  enum class SamplePool { kAnyKey, kVolatileKeys };  // kVolatileKeys: keys with a TTL only
+  Entry* SampleEntry(SamplePool pool, uint32_t* bucket);
 
   const Clock* clock_;
   Journal* journal_ = nullptr;
