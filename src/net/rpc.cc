@@ -12,6 +12,7 @@
 
 #include "common/crypto.h"
 #include "common/log.h"
+#include "net/output_buffer.h"
 
 namespace shoal::net {
 namespace {
@@ -107,7 +108,7 @@ class Connection : public IoWatcher {
   // Output goes into out() and is announced with OutputAdded(): written at the end of the
   // current input batch, or from a task posted to the loop, so that a burst of calls or replies
   // leaves in one send().
-  std::string* out() { return &out_; }
+  std::string* out() { return out_.back(); }
   void OutputAdded() {
     if (in_input_ || flush_scheduled_ || closed_) return;
     flush_scheduled_ = true;
@@ -123,27 +124,10 @@ class Connection : public IoWatcher {
 
   void Flush() {
     if (closed_ || connecting_) return;
-    while (out_pos_ < out_.size()) {
-      const ssize_t n =
-          ::send(fd_, out_.data() + out_pos_, out_.size() - out_pos_, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        OnPeerGone("lost: " + ErrnoText(errno));
-        return;
-      }
-      out_pos_ += static_cast<size_t>(n);
-    }
-    if (out_pos_ == out_.size()) {
-      out_pos_ = 0;
-      if (out_.capacity() > (1 << 20)) {
-        std::string().swap(out_);
-      } else {
-        out_.clear();
-      }
-    } else if (out_pos_ > (1 << 20) && out_pos_ > out_.size() / 2) {
-      out_.erase(0, out_pos_);
-      out_pos_ = 0;
+    const OutputBuffer::WriteResult r = out_.WriteTo(fd_);
+    if (r.error != 0) {
+      OnPeerGone("lost: " + ErrnoText(r.error));
+      return;
     }
     UpdateInterest();
   }
@@ -155,7 +139,7 @@ class Connection : public IoWatcher {
       want = EPOLLOUT;
     } else {
       if (reading_) want |= EPOLLIN;
-      if (out_pos_ < out_.size()) want |= EPOLLOUT;
+      if (!out_.empty()) want |= EPOLLOUT;
     }
     if (want != interest_) {
       interest_ = want;
@@ -217,8 +201,7 @@ class Connection : public IoWatcher {
 
   std::string in_;
   size_t in_pos_ = 0;
-  std::string out_;
-  size_t out_pos_ = 0;
+  OutputBuffer out_;
   bool reading_ = true;
   bool in_input_ = false;
   bool flush_scheduled_ = false;

@@ -53,7 +53,7 @@ void Connection::Start() {
   service_->OnConnect(this);
 }
 
-size_t Connection::output_buffer_bytes() const { return out_.size() - out_pos_ + slot_bytes_; }
+size_t Connection::output_buffer_bytes() const { return out_.pending() + slot_bytes_; }
 
 void Connection::Close(std::string_view reason) {
   if (closing_) return;
@@ -129,7 +129,7 @@ void Connection::ReadInput() {
 }
 
 std::string* Connection::ReplyDestination() {
-  if (slots_.empty()) return &out_;
+  if (slots_.empty()) return out_.back();
   if (!slots_.back().ready) slots_.push_back(Slot{true, {}});
   return &slots_.back().data;
 }
@@ -171,7 +171,7 @@ void Connection::ProcessInput() {
       blocked_ = true;
       break;
     }
-    if (dest != &out_) slot_bytes_ += dest->size() - before;
+    if (!out_.holds(dest)) slot_bytes_ += dest->size() - before;
     last_command_.assign(args[0].substr(0, kMaxArgsInline));
     rstart_ += parser_.consumed();
     dispatched = true;
@@ -202,11 +202,7 @@ void Connection::CompleteReply(ReplyToken token, std::string_view bytes) {
 void Connection::Push(std::string_view bytes, bool flush) {
   if (closing_) return;
   if (slots_.empty()) {
-    if (out_pos_ == out_.size()) {
-      out_.clear();
-      out_pos_ = 0;
-    }
-    out_.append(bytes);
+    out_.Append(bytes);
   } else {
     if (!slots_.back().ready) slots_.push_back(Slot{true, {}});
     slots_.back().data.append(bytes);
@@ -231,15 +227,7 @@ void Connection::FlushOutput() {
   while (!slots_.empty() && slots_.front().ready) {
     Slot& s = slots_.front();
     slot_bytes_ -= s.data.size();
-    if (out_pos_ == out_.size()) {
-      out_.clear();
-      out_pos_ = 0;
-    }
-    if (out_.empty()) {
-      out_.swap(s.data);
-    } else {
-      out_.append(s.data);
-    }
+    out_.Take(s.data);
     slots_.pop_front();
     ++first_token_;
   }
@@ -247,7 +235,7 @@ void Connection::FlushOutput() {
   // While replies from other workers are still due (microseconds away), hold back a small
   // ready prefix so the whole pipeline usually leaves in one write() instead of two.
   constexpr size_t kEagerWriteBytes = 64 * 1024;
-  if (pending_ > 0 && out_.size() - out_pos_ < kEagerWriteBytes) return;
+  if (pending_ > 0 && out_.pending() < kEagerWriteBytes) return;
   WriteOutput();
   if (closing_) return;
   // Replies all went out: resume a pipeline that waited for them.
@@ -260,24 +248,13 @@ void Connection::FlushOutput() {
 }
 
 void Connection::WriteOutput() {
-  while (out_pos_ < out_.size()) {
-    ssize_t n = ::write(fd_, out_.data() + out_pos_, out_.size() - out_pos_);
-    if (n < 0) {
-      if (errno == EAGAIN) break;
-      if (errno == EINTR) continue;
-      Close(strerror(errno));
-      return;
-    }
-    out_pos_ += static_cast<size_t>(n);
-    if (limits_->output_bytes != nullptr) *limits_->output_bytes += static_cast<uint64_t>(n);
+  const net::OutputBuffer::WriteResult r = out_.WriteTo(fd_);
+  if (limits_->output_bytes != nullptr) *limits_->output_bytes += r.written;
+  if (r.error != 0) {
+    Close(strerror(r.error));
+    return;
   }
-  if (out_pos_ == out_.size()) {
-    out_pos_ = 0;
-    if (out_.capacity() > (1 << 20)) {
-      std::string().swap(out_);
-    } else {
-      out_.clear();
-    }
+  if (out_.empty()) {
     if (close_after_reply_ && slots_.empty()) {
       Close("");
       return;
@@ -289,7 +266,7 @@ void Connection::WriteOutput() {
 void Connection::UpdateInterest() {
   uint32_t want = 0;
   if (!blocked_ && !close_after_reply_) want |= EPOLLIN;
-  if (out_pos_ < out_.size()) want |= EPOLLOUT;
+  if (!out_.empty()) want |= EPOLLOUT;
   if (want != interest_) {
     interest_ = want;
     loop_->Modify(fd_, want, this);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "net/event_loop.h"
+#include "net/output_buffer.h"
 #include "resp/parser.h"
 #include "resp/service.h"
 
@@ -94,8 +95,7 @@ class Connection final : public net::IoWatcher {
   std::unique_ptr<char[]> rbuf_;
   size_t rcap_ = 0, rstart_ = 0, rend_ = 0;
 
-  std::string out_;
-  size_t out_pos_ = 0;
+  net::OutputBuffer out_;
   std::deque<Slot> slots_;
   ReplyToken first_token_ = 0;  // token of slots_.front()
   size_t pending_ = 0;          // reserved, not yet completed
