@@ -20,7 +20,7 @@ targets=(resp_parser_fuzz swim_packet_fuzz rpc_frame_fuzz sharding_wire_fuzz bus
 
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
-CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DSHOAL_FUZZ=ON -DSHOAL_JEMALLOC=OFF \
+CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DSHOAL_FUZZ=ON -DSHOAL_JEMALLOC=OFF -DSHOAL_LINE_TABLES_ONLY=ON \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" >/dev/null
 ninja -C "$build" "${targets[@]}"
 

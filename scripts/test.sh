@@ -6,6 +6,8 @@
 # threaded parts under ThreadSanitizer. Long simulation sweeps are scripts/soak.sh.
 # Ends with one summary line "tests: N passed, N failed, N skipped" (a skipped test is counted
 # apart; with CI=true as root, a skipped network-namespace test counts as failed).
+# Every tree is built with line tables only (-g1): sanitizer reports and backtraces keep file:line,
+# and the builds, most of CI's time, are faster.
 # Env: SHOAL_FAST=1 skips the sanitizer build and the fuzzer (for quick local runs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -67,7 +69,7 @@ if ! scripts/check-format.sh; then
 fi
 
 echo "== release build"
-if ./scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+if ./scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_LINE_TABLES_ONLY=ON; then
   stage_done release-build
   (cd build && ctest --output-on-failure -j2 --timeout 600) 2>&1 | tee build-logs/ctest-release.log
   count build-logs/ctest-release.log build
@@ -95,7 +97,7 @@ if [ "${SHOAL_FAST:-0}" != 1 ]; then
 
   # Everything else ctest runs (no benchmarks).
   echo "== ASan + UBSan build"
-  if ./scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DSHOAL_SANITIZE=ON -DSHOAL_BENCH=OFF; then
+  if ./scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DSHOAL_SANITIZE=ON -DSHOAL_BENCH=OFF -DSHOAL_LINE_TABLES_ONLY=ON; then
     stage_done asan-build
     # 12 seeds per simulation scenario (the release build runs 200 and more): the sweeps are the
     # release build's; here the simulations are run for memory errors and undefined behaviour,
@@ -111,7 +113,7 @@ if [ "${SHOAL_FAST:-0}" != 1 ]; then
   # The threaded parts: runtime, engine, server under the system tests (not the timer-bound ones
   # above).
   echo "== ThreadSanitizer build (the threaded parts: runtime, engine, server under system tests)"
-  if ./scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_TSAN=ON --target shoal net_test bus_client replicated_node_test; then
+  if ./scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_TSAN=ON -DSHOAL_LINE_TABLES_ONLY=ON --target shoal net_test bus_client replicated_node_test; then
     stage_done tsan-build
     (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
       ctest --output-on-failure -j2 --timeout 900 -R "^(EventLoop|Runtime|ReplicatedEmbedded|system_)" -E "$timer_bound") 2>&1 | tee build-logs/ctest-tsan.log

@@ -40,7 +40,8 @@ class OutputBuffer {
 
   struct WriteResult {
     size_t written = 0;
-    int error = 0;  // errno of a failed send (the peer is gone); 0 when drained or the socket is full
+    int error =
+        0;  // errno of a failed send (the peer is gone); 0 when drained or the socket is full
   };
   // Sends what the socket takes now (never blocks, never raises SIGPIPE).
   WriteResult WriteTo(int fd) {
