@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/rpc_channel.h"
 #include "common/transport.h"
 #include "net/address.h"
 #include "net/errc.h"
@@ -245,6 +246,21 @@ class RpcClient {
   std::atomic<uint64_t> handshake_failures_{0};
   std::atomic<uint64_t> late_responses_{0};
   std::atomic<uint64_t> protocol_errors_{0};
+};
+
+// The RpcChannel (common/rpc_channel.h) protocol code calls through: an RpcClient's calls, with
+// the timeout rounded up to whole milliseconds. Same thread rules as the client.
+class RpcClientChannel final : public RpcChannel {
+ public:
+  explicit RpcClientChannel(RpcClient* client) : client_(client) {}
+  void Call(const Endpoint& to, std::string_view method, std::string body, int64_t timeout_us,
+            ReplyFn done) override {
+    client_->Call(to, method, body, timeout_us <= 0 ? 0 : (timeout_us + 999) / 1000,
+                  std::move(done));
+  }
+
+ private:
+  RpcClient* client_;
 };
 
 }  // namespace shoal::net
