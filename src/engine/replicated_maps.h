@@ -43,6 +43,7 @@
 #include "engine/command.h"
 #include "membership/types.h"
 #include "replicated/lww_map.h"
+#include "replicated/replicator.h"
 #include "replicated/snapshot.h"
 #include "storage/entry.h"
 #include "storage/table.h"
@@ -74,32 +75,14 @@ struct MapChange {
   membership::MemberId origin;
 };
 
-struct ReplicatedMapStats {
-  std::atomic<uint64_t> local_writes{0};
-  std::atomic<uint64_t> remote_applied{0};  // changes from peers that won
-  std::atomic<uint64_t> remote_stale{0};    // changes from peers that lost (older or known)
-  std::atomic<uint64_t> batches_sent{0};
-  std::atomic<uint64_t> batches_received{0};
-  std::atomic<uint64_t> malformed{0};
-  std::atomic<uint64_t> syncs{0};
-  std::atomic<uint64_t> sync_failures{0};
-  std::atomic<uint64_t> sync_deferred{0};  // sessions a fresh peer refused (it pulls itself)
-  std::atomic<uint64_t> sync_bytes{0};
-  std::atomic<uint64_t> sync_entries_received{0};
-  std::atomic<uint64_t> sync_entries_sent{0};
-  std::atomic<uint64_t> expired{0};
-  std::atomic<uint64_t> tombstones_collected{0};
-  std::atomic<uint64_t> saves{0};
-  std::atomic<int64_t> last_save_unix{0};
-  std::atomic<bool> synced{false};  // a first sync with a peer completed (or no peer exists)
-};
+using ReplicatedMapStats = replicated::MapStats;
 
-class ReplicatedMap {
+class ReplicatedMap final : public replicated::LocalCopy {
  public:
   ReplicatedMap(std::string name, std::string prefix, membership::MemberId self,
                 const Clock* clock);
 
-  const std::string& name() const { return name_; }
+  const std::string& name() const override { return name_; }
   const std::string& prefix() const { return prefix_; }
   bool Owns(std::string_view key) const { return key.starts_with(prefix_); }
 
@@ -151,13 +134,16 @@ class ReplicatedMap {
   };
   void LocalWrites(std::vector<Write> writes);
   // Where remote changes come from: a peer's broadcast batch, or a sync session (counted apart).
-  enum class ChangeSource { kBatch, kSync };
+  using ChangeSource = replicated::ChangeSource;
   // Applies changes from a peer; returns how many won.
-  size_t ApplyRemote(const std::vector<replicated::Change>& changes, ChangeSource source);
+  size_t ApplyRemote(const std::vector<replicated::Change>& changes, ChangeSource source) override;
   // Loads a verified snapshot into an empty map (boot), observing its stamps.
   Status Load(const replicated::Snapshot& snap);
   // Takes the queued changes for broadcast.
-  std::vector<replicated::Change> TakeOutbox();
+  std::vector<replicated::Change> TakeOutbox() override;
+  void Read(const std::function<void(const replicated::LwwMap&)>& fn) const override {
+    WithShared([&fn](const replicated::LwwMap& m) { fn(m); });
+  }
   // Called (once per burst) when the outbox becomes non-empty; set by the driver.
   void set_on_outbox(std::function<void()> fn) {
     std::lock_guard lock(watch_mu_);
@@ -165,9 +151,9 @@ class ReplicatedMap {
   }
   // Expiry and, with kCollect, tombstone collection (control thread timer; the driver decides
   // when collecting is safe).
-  enum class Tombstones { kKeep, kCollect };
-  void Maintain(int64_t now_ms, int64_t tombstone_ttl_ms, Tombstones tombstones);
-  ReplicatedMapStats& stats() { return stats_; }
+  using Tombstones = replicated::Tombstones;
+  void Maintain(int64_t now_ms, int64_t tombstone_ttl_ms, Tombstones tombstones) override;
+  ReplicatedMapStats& stats() override { return stats_; }
   const ReplicatedMapStats& stats() const { return stats_; }
   void set_self(membership::MemberId self) { self_ = self; }
   // Runs a RESP command whose keys are all this map's (replicated_dispatch.cc): reads under the
