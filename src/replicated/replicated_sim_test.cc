@@ -4,28 +4,31 @@
 // default (40 in a Debug build; SHOAL_SIM_SEEDS=n for more, SHOAL_SIM_SEED=s to replay one,
 // SHOAL_SIM_VERBOSE=1 to print each seed's figures).
 //
-// The harness, per node (the node's sans-I/O parts, driven as node/replicated_driver.h does):
-//   * A client writes 1-3 keys of 400 at a random live node every 0-60 ms: puts (30% with a ttl
-//     of 0.2-5 s) and deletes. The node stamps them with its HLC, applies them and broadcasts them
-//     as one change batch (EncodeChanges) to every peer, at most once.
+// Each node runs the Replicator (replicated/replicator.h), the class the binary's
+// node/replicated_driver.cc runs, with the harness in the place of the node's I/O:
+//   * Its map is an LwwMap behind LocalCopy. A client writes 1-3 keys of 400 at a random live
+//     node every 0-60 ms: puts (30% with a ttl of 0.2-5 s) and deletes. The node stamps them with
+//     its HLC, applies them, queues them in the outbox and flushes it, as the map's outbox hook
+//     does: the Replicator broadcasts them as one change batch, which the harness sends to every
+//     peer as datagrams (lost, late or twice, as the at-most-once bus may).
 //   * A node's HLC observes every change it applies from elsewhere (batch, sync, snapshot), so a
 //     local write always wins locally (checked), and no stamp ever names two writes (checked).
-//   * Anti-entropy: every 0.3-0.7 s a node runs a SyncSession against a random peer, the peer
-//     answering with the stateless Answer and applying what is pushed. Messages carry (session,
-//     round) so a late or duplicate answer is ignored; a round unanswered for 250 ms is resent
-//     twice (as a connection would retransmit), then the session ends.
-//   * Every 100 ms: ExpireSome; every second, CollectTombstones at now - 10 s, but only once the
-//     node has completed a sync since it booted: the horizon refuses live entries too, so a node
-//     that moved it before catching up would refuse every older entry its peers send.
+//   * Sync rounds are RpcChannel calls over sim::RpcNet (in-order streams on the same links, that
+//     break on a partition and reset on a restarted peer); the peer's Replicator answers them.
+//   * Views: every tick (100 ms) a node is told the peers that are up and reachable both ways,
+//     as membership would report them. Ticks carry the node's clocks; the Replicator's options
+//     are the node's, scaled down: a round every 0.5 s, a call timeout of 1 s, tombstones
+//     collected every second at now - 10 s (only once the node has synced since it booted).
 //   * About every 2 s a node saves a snapshot (EncodeSnapshot) to its "disk", which survives
 //     crashes.
 //   * Nemesis: one fault at a time, each 0.3-2 s: a random partition, an isolated node, a crash,
-//     an isolated node that then crashes (what it wrote meanwhile lives only in it), or new link
-//     weather (loss 0-15%, duplication 0-3%, uniform or exponential delays). A crashed node comes
-//     back empty or from its last snapshot (RestoreSnapshot) when that is younger than 5 s, well
-//     inside the tombstone ttl (an older one could bring back deletes collected elsewhere);
-//     sometimes the file is torn or flipped and must be refused. A restarted node syncs from one
-//     peer at once (and again, perhaps from another, until one session completes).
+//     an isolated node that then crashes (what it wrote meanwhile lives only in it), a crashed
+//     node that comes back cut off for another 1.5-3.5 s (it must not collect before it synced),
+//     or new link weather (loss 0-15%, duplication 0-3%, uniform or exponential delays). A crashed
+//     node comes back empty or from its last snapshot (RestoreSnapshot) when that is younger than 5
+//     s, well inside the tombstone ttl (an older one could bring back deletes collected elsewhere);
+//     sometimes the file is torn or flipped and must be refused. A restarted node syncs from the
+//     peers it sees at once (its Replicator's first sessions).
 //
 // At the end everything heals, crashed nodes come back, the horizon is frozen at the greatest
 // any node reached, and anti-entropy runs until every node has that horizon and the same digest
@@ -58,12 +61,15 @@
 #include <vector>
 
 #include "common/hlc.h"
+#include "common/log.h"
 #include "common/rng.h"
 #include "replicated/lww_map.h"
+#include "replicated/replicator.h"
 #include "replicated/snapshot.h"
 #include "replicated/sync.h"
 #include "replicated/test_util.h"
 #include "sim/network.h"
+#include "sim/rpc.h"
 #include "sim/scenario.h"
 #include "sim/simulator.h"
 
@@ -83,7 +89,6 @@ constexpr int64_t kChurn = 25 * kSecond;
 constexpr int64_t kTombstoneTtl = 10 * kSecond;
 constexpr int64_t kSnapshotMaxAge = 5 * kSecond;
 constexpr int64_t kTick = 100 * kMillisecond;
-constexpr int64_t kRoundTimeout = 250 * kMillisecond;
 constexpr int64_t kConvergeDeadline = 60 * kSecond;
 // Seeds by default. A build without optimization runs ~25x slower (CI's ASan + UBSan stage is a
 // Debug build: 200 seeds there take over 3 minutes), so it runs fewer; SHOAL_SIM_SEEDS overrides.
@@ -93,56 +98,45 @@ constexpr uint64_t kDefaultSeeds = 200;
 constexpr uint64_t kDefaultSeeds = 40;
 #endif
 
-enum class Kind : uint8_t { kBatch = 1, kRequest = 2, kAnswer = 3 };
-
-// Envelope: kind | session | round | payload.
-std::string Envelope(Kind kind, uint64_t session, uint32_t round, std::string_view payload) {
-  std::string out(13, '\0');
-  out[0] = static_cast<char>(kind);
-  std::memcpy(out.data() + 1, &session, 8);
-  std::memcpy(out.data() + 9, &round, 4);
-  out.append(payload);
-  return out;
-}
-
 struct Totals {
   uint64_t writes = 0, crashes = 0, restarts_from_snapshot = 0, corrupt_snapshots = 0;
-  uint64_t sessions = 0, sessions_done = 0, session_timeouts = 0, partitions = 0;
-  uint64_t lost_writes = 0, collected = 0, expired = 0;
+  uint64_t sessions_done = 0, sessions_failed = 0, sessions_deferred = 0, partitions = 0;
+  uint64_t lost_writes = 0, collected = 0, expired = 0, rpc_calls = 0, rpc_lost = 0;
   int64_t converge_micros = 0;
   Totals& operator+=(const Totals& o) {
     writes += o.writes;
     crashes += o.crashes;
     restarts_from_snapshot += o.restarts_from_snapshot;
     corrupt_snapshots += o.corrupt_snapshots;
-    sessions += o.sessions;
     sessions_done += o.sessions_done;
-    session_timeouts += o.session_timeouts;
+    sessions_failed += o.sessions_failed;
+    sessions_deferred += o.sessions_deferred;
     partitions += o.partitions;
     lost_writes += o.lost_writes;
     collected += o.collected;
     expired += o.expired;
+    rpc_calls += o.rpc_calls;
+    rpc_lost += o.rpc_lost;
     converge_micros = std::max(converge_micros, o.converge_micros);
     return *this;
   }
 };
 
-// An initiator's session in flight.
-struct Session {
-  std::unique_ptr<SyncSession> sync;
-  uint64_t id = 0;
-  uint32_t round = 0;
-  std::string request;  // of the round in flight, resent on a timeout
-  int retries = 0;
-  int peer = -1;
-  sim::TimerHandle timeout;
-  bool after_restart = false;
-};
+ReplicatorOptions SimReplicatorOptions() {
+  ReplicatorOptions o;
+  o.sync_interval_us = 500 * kMillisecond;
+  o.call_timeout_us = 1 * kSecond;
+  o.tombstone_ttl_ms = kTombstoneTtl / 1000;
+  o.maintain_every_us = kTick;
+  o.collect_every_us = 1 * kSecond;
+  return o;
+}
 
 class MapSim {
  public:
   explicit MapSim(uint64_t seed)
-      : sim_(seed), rng_(sim_.DeriveRng("harness")), net_(sim_, NetConfig()) {
+      : sim_(seed), rng_(sim_.DeriveRng("harness")), net_(sim_, NetConfig()), rpc_(net_) {
+    log::SetLevel("error");  // the replicators log every sync and every failed one
     n_ = 3 + static_cast<int>(rng_.Uniform(3));
     NewWeather();
     nodes_.resize(n_);
@@ -161,9 +155,8 @@ class MapSim {
           },
           clock);
       index_[node.ep] = i;
-      Boot(i, /*from_snapshot=*/false);
-      node.synced = true;  // the cluster starts empty: nothing to catch up on
     }
+    for (int i = 0; i < n_; ++i) Boot(i, /*from_snapshot=*/false);
   }
 
   sim::Simulator& sim() { return sim_; }
@@ -172,8 +165,8 @@ class MapSim {
   // in a sync answer is the hash tables' iteration order, which depends on memory addresses (the
   // contents do not).
   std::vector<uint64_t> Fingerprint() const {
-    std::vector<uint64_t> f = {trace_,          sim_.trace().size(), sim_.events_run(),
-                               totals_.writes,  totals_.sessions,    totals_.sessions_done,
+    std::vector<uint64_t> f = {trace_,          sim_.trace().size(),   sim_.events_run(),
+                               totals_.writes,  totals_.sessions_done, totals_.sessions_failed,
                                totals_.expired, totals_.collected};
     for (const Node& node : nodes_) {
       f.push_back(node.map ? node.map->Digest(0, 0) : 0);
@@ -208,6 +201,9 @@ class MapSim {
       if ((quiet = Quiet(&why))) break;
     }
     totals_.converge_micros = sim_.Now() - quiet_from;
+    for (int i = 0; i < n_; ++i) CountSessions(i);
+    totals_.rpc_calls = rpc_.counters().calls;
+    totals_.rpc_lost = rpc_.counters().lost;
     Failures f;
     for (const std::string& v : violations_) f.push_back(v);
     if (!quiet) {
@@ -220,19 +216,41 @@ class MapSim {
   }
 
  private:
+  // Node i's copy of the map as the Replicator sees it: the LwwMap, the outbox of its local
+  // writes, and the harness's checks on every change applied from elsewhere.
+  class Copy final : public LocalCopy {
+   public:
+    Copy(MapSim* sim, int i) : sim_(sim), i_(i) {}
+    const std::string& name() const override { return name_; }
+    std::vector<Change> TakeOutbox() override { return std::exchange(outbox, {}); }
+    void Read(const std::function<void(const LwwMap&)>& fn) const override {
+      fn(*sim_->nodes_[i_].map);
+    }
+    size_t ApplyRemote(const std::vector<Change>& changes, ChangeSource) override {
+      return sim_->ApplyRemote(i_, changes);
+    }
+    void Maintain(int64_t now_ms, int64_t tombstone_ttl_ms, Tombstones t) override {
+      sim_->Maintain(i_, now_ms, tombstone_ttl_ms, t);
+    }
+    MapStats& stats() override { return stats_; }
+
+    std::vector<Change> outbox;
+
+   private:
+    MapSim* sim_;
+    int i_;
+    const std::string name_{kMap};
+    MapStats stats_;
+  };
+
   struct Node {
     Endpoint ep;
     MemberId id;
     std::unique_ptr<LwwMap> map;  // null while crashed
+    std::unique_ptr<Copy> copy;
+    std::unique_ptr<Replicator> replicator;  // the class the node runs
     HybridClock hlc;
     std::set<Stamp> held;  // every write this incarnation applied or loaded
-    std::optional<Session> session;
-    int64_t next_sync = 0;  // virtual time of the next anti-entropy session
-    // Whether a session completed since boot. Until then the node must not collect: the
-    // horizon refuses live entries too, so a node that moved it before catching up would refuse
-    // every older entry its peers send.
-    bool synced = false;
-    int ticks = 0;
     // Disk: survives crashes.
     std::string snapshot;
     int64_t snapshot_at = -1;
@@ -241,7 +259,7 @@ class MapSim {
 
   static sim::NetworkConfig NetConfig() {
     sim::NetworkConfig c;
-    c.max_payload = 64 << 20;  // sync messages ride the internal RPC (TCP) in the node
+    c.max_payload = 64 << 20;  // change batches ride the bus (internal RPC) in the node
     return c;
   }
   void NewWeather() {
@@ -256,6 +274,7 @@ class MapSim {
 
   int64_t NowMicros(int i) { return net_.node(nodes_[i].ep).clock().NowUnixMicros(); }
   int64_t NowMs(int i) { return NowMicros(i) / 1000; }
+  int64_t Monotonic(int i) { return net_.node(nodes_[i].ep).clock().MonotonicMicros(); }
 
   void Violation(std::string what) {
     if (violations_.size() < 10) {
@@ -263,25 +282,40 @@ class MapSim {
     }
   }
 
-  // Applies `c` on node i as a change from elsewhere (peer, sync or snapshot).
   // Applies changes on node i from elsewhere (a peer's batch, sync). The HLC observes only the
   // greatest stamp: the result of a series of Observe calls depends on their order, and the
   // order of a sync answer is the hash tables' (address-dependent), which would make the run
   // depend on more than its seed.
-  void ApplyRemote(int i, const std::vector<Change>& changes) {
+  size_t ApplyRemote(int i, const std::vector<Change>& changes) {
     Node& node = nodes_[i];
     std::optional<HlcTime> newest;
     uint64_t applied = 0;  // a sum: the same whatever the order of `changes`
+    size_t won = 0;
     for (const Change& c : changes) {
       if (!writes_.contains(c.stamp)) Violation("a change nobody wrote: " + c.key);
       const bool took = node.map->Apply(c);
-      if (took) node.held.insert(c.stamp);
+      if (took) {
+        node.held.insert(c.stamp);
+        ++won;
+      }
       applied += ChangeHash(c, took);
       if (!newest || *newest < c.stamp.time) newest = c.stamp.time;
     }
     if (newest) node.hlc.Observe(*newest, NowMicros(i));
     Trace(
         {2, static_cast<uint64_t>(sim_.Now()), static_cast<uint64_t>(i), changes.size(), applied});
+    return won;
+  }
+
+  // The Replicator's maintenance pass on node i. At the end the horizon is frozen at the
+  // greatest any node reached, so that every node can get there.
+  void Maintain(int i, int64_t now_ms, int64_t tombstone_ttl_ms, Tombstones t) {
+    Node& node = nodes_[i];
+    totals_.expired += node.map->ExpireSome(now_ms, kGroups / 8);
+    if (t != Tombstones::kCollect) return;
+    HlcTime h{static_cast<uint64_t>(std::max<int64_t>(0, (now_ms - tombstone_ttl_ms) * 1000)), 0};
+    if (freeze_) h = std::min(h, frozen_horizon_);
+    totals_.collected += node.map->CollectTombstones(h);
   }
 
   // The harness's trace: every write, every batch of changes applied from elsewhere (with which
@@ -304,8 +338,25 @@ class MapSim {
     return h * 2 + (took ? 1 : 0);
   }
 
-  void Send(int from, int to, Kind kind, uint64_t session, uint32_t round, std::string_view p) {
-    net_.node(nodes_[from].ep).transport().Send(nodes_[to].ep, Envelope(kind, session, round, p));
+  // The membership view node i would have: the peers that are up and reachable both ways.
+  std::map<MemberId, Endpoint> View(int i) {
+    std::map<MemberId, Endpoint> alive;
+    for (int j = 0; j < n_; ++j) {
+      if (j == i || !nodes_[j].up()) continue;
+      if (net_.IsBlocked(nodes_[i].ep, nodes_[j].ep) || net_.IsBlocked(nodes_[j].ep, nodes_[i].ep))
+        continue;
+      alive.emplace(nodes_[j].id, nodes_[j].ep);
+    }
+    return alive;
+  }
+
+  void CountSessions(int i) {
+    const Node& node = nodes_[i];
+    if (!node.copy) return;
+    MapStats& k = node.copy->stats();
+    totals_.sessions_done += k.syncs.load();
+    totals_.sessions_failed += k.sync_failures.load();
+    totals_.sessions_deferred += k.sync_deferred.load();
   }
 
   // ---- Lifecycle ----
@@ -316,9 +367,6 @@ class MapSim {
     node.map = std::make_unique<LwwMap>();
     node.hlc = HybridClock();
     node.held.clear();
-    node.session.reset();
-    node.ticks = 0;
-    node.synced = false;
     if (from_snapshot) {
       Result<Snapshot> s = DecodeSnapshot(node.snapshot, node.ep.ToString());
       if (!s.ok()) {
@@ -339,7 +387,24 @@ class MapSim {
         node.hlc.Observe(newest, NowMicros(i));
       }
     }
-    node.next_sync = sim_.Now() + static_cast<int64_t>(rng_.Uniform(500 * kMillisecond));
+    // The node's replication, as the binary runs it: batches go out as datagrams (the bus
+    // delivers at most once), sync rounds over the simulated RPC streams.
+    node.copy = std::make_unique<Copy>(this, i);
+    node.replicator = std::make_unique<Replicator>(
+        node.id, &rpc_.channel(node.ep),
+        [this, i](const std::string&, std::string batch) {
+          for (int j = 0; j < n_; ++j) {
+            if (j != i) net_.node(nodes_[i].ep).transport().Send(nodes_[j].ep, batch);
+          }
+        },
+        SimReplicatorOptions(), rng_.Next(), Monotonic(i));
+    rpc_.Serve(node.ep, std::string(kSyncMethod),
+               [this, i](const Endpoint&, std::string_view body, sim::RpcNet::Respond respond) {
+                 respond(nodes_[i].replicator->Answer(body));
+               });
+    node.replicator->Attach(node.copy.get(), Monotonic(i));
+    node.replicator->SetInterestReady(std::string(kMap));
+    node.replicator->OnView(View(i), Monotonic(i));
     const uint64_t gen = net_.node(node.ep).generation();
     ScheduleTick(i, gen, static_cast<int64_t>(rng_.Uniform(kTick)));
   }
@@ -347,9 +412,10 @@ class MapSim {
   void Crash(int i) {
     Trace({4, static_cast<uint64_t>(sim_.Now()), static_cast<uint64_t>(i)});
     ++totals_.crashes;
+    CountSessions(i);
     Node& node = nodes_[i];
-    if (node.session) sim_.Cancel(node.session->timeout);
-    node.session.reset();
+    node.replicator.reset();
+    node.copy.reset();
     node.map.reset();
     node.held.clear();
     net_.Crash(node.ep);
@@ -369,8 +435,6 @@ class MapSim {
       }
     }
     Boot(i, use);
-    // Catch up from one peer at once.
-    StartSession(i, /*after_restart=*/true);
   }
 
   // ---- Timers ----
@@ -389,21 +453,11 @@ class MapSim {
 
   void Tick(int i) {
     Node& node = nodes_[i];
-    ++node.ticks;
-    totals_.expired += node.map->ExpireSome(NowMs(i), kGroups / 8);
-    if (node.ticks % 10 == 0 && node.synced) {
-      HlcTime h{static_cast<uint64_t>(std::max<int64_t>(0, NowMicros(i) - kTombstoneTtl)), 0};
-      if (freeze_) h = std::min(h, frozen_horizon_);
-      totals_.collected += node.map->CollectTombstones(h);
-    }
+    node.replicator->OnView(View(i), Monotonic(i));
+    node.replicator->Tick(Monotonic(i), NowMs(i));
     if (rng_.Bernoulli(0.05)) {
       node.snapshot = EncodeSnapshot(kMap, *node.map);
       node.snapshot_at = sim_.Now();
-    }
-    if (sim_.Now() >= node.next_sync) {
-      node.next_sync =
-          sim_.Now() + 300 * kMillisecond + static_cast<int64_t>(rng_.Uniform(400 * kMillisecond));
-      if (!node.session) StartSession(i, /*after_restart=*/false);
     }
   }
 
@@ -424,7 +478,6 @@ class MapSim {
     if (up.empty()) return;
     const int i = up[rng_.Uniform(up.size())];
     Node& node = nodes_[i];
-    std::vector<Change> batch;
     const uint64_t n = 1 + rng_.Uniform(3);
     for (uint64_t k = 0; k < n; ++k) {
       Change c;
@@ -441,20 +494,17 @@ class MapSim {
       if (!node.map->Apply(c)) Violation("a local write lost locally: " + c.key);
       Trace({1, static_cast<uint64_t>(sim_.Now()), static_cast<uint64_t>(i), ChangeHash(c, true)});
       node.held.insert(c.stamp);
-      batch.push_back(std::move(c));
+      node.copy->outbox.push_back(std::move(c));
     }
-    const std::string bytes = EncodeChanges(kMap, batch);
-    for (int j = 0; j < n_; ++j) {
-      if (j != i) Send(i, j, Kind::kBatch, 0, 0, bytes);
-    }
+    node.copy->stats().local_writes.fetch_add(n);
+    node.replicator->Flush(std::string(kMap));  // as the map's outbox hook does in the node
   }
 
   void ScheduleFault(int64_t delay) {
     sim_.Schedule(delay, [this] {
       if (!churning_) return;
-      const int64_t length =
-          300 * kMillisecond + static_cast<int64_t>(rng_.Uniform(1700 * kMillisecond));
-      const uint64_t what = rng_.Uniform(10);
+      int64_t length = 300 * kMillisecond + static_cast<int64_t>(rng_.Uniform(1700 * kMillisecond));
+      const uint64_t what = rng_.Uniform(11);
       if (what < 3) {
         // A random split into two non-empty sides.
         std::vector<Endpoint> a, b;
@@ -492,8 +542,21 @@ class MapSim {
           ScheduleRestart(i, length - crash_at);
         });
         sim_.Schedule(length, [this] { net_.HealAll(); });
-      } else {
+      } else if (what < 10) {
         NewWeather();  // the network's weather changes
+      } else {
+        // Crashed, and back while still cut off: it must not collect tombstones before its
+        // first sync (its horizon would refuse the older entries its peers hold).
+        ++totals_.partitions;
+        const int i = static_cast<int>(rng_.Uniform(static_cast<uint64_t>(n_)));
+        if (nodes_[i].up()) Crash(i);
+        const int64_t back = length;
+        length += 1500 * kMillisecond + static_cast<int64_t>(rng_.Uniform(2 * kSecond));
+        sim_.Schedule(back, [this, i] {
+          net_.Isolate(nodes_[i].ep);
+          if (!nodes_[i].up()) Restart(i);
+        });
+        sim_.Schedule(length, [this] { net_.HealAll(); });
       }
       ScheduleFault(length + 200 * kMillisecond + static_cast<int64_t>(rng_.Uniform(kSecond)));
     });
@@ -505,109 +568,13 @@ class MapSim {
     });
   }
 
-  // ---- Sync ----
-
-  void StartSession(int i, bool after_restart) {
-    Node& node = nodes_[i];
-    if (node.session) return;
-    int peer = static_cast<int>(rng_.Uniform(static_cast<uint64_t>(n_ - 1)));
-    if (peer >= i) ++peer;
-    ++totals_.sessions;
-    node.session.emplace();
-    Session& s = *node.session;
-    s.sync = std::make_unique<SyncSession>(std::string(kMap));
-    s.id = ++session_ids_;
-    s.peer = peer;
-    s.after_restart = after_restart;
-    SendRound(i, s.sync->Start(*node.map));
-  }
-
-  void SendRound(int i, std::string request) {
-    Session& s = *nodes_[i].session;
-    ++s.round;
-    s.request = std::move(request);
-    s.retries = 0;
-    SendRequest(i);
-  }
-
-  // Sends the round's request and arms its timeout: resent twice (as a connection would
-  // retransmit), then the session ends (a restarted node then tries again, perhaps elsewhere).
-  void SendRequest(int i) {
-    Session& s = *nodes_[i].session;
-    Send(i, s.peer, Kind::kRequest, s.id, s.round, s.request);
-    const uint64_t id = s.id;
-    const uint32_t round = s.round;
-    s.timeout =
-        net_.node(nodes_[i].ep)
-            .ScheduleTimer(
-                kRoundTimeout, [this, i, id, round] { OnTimeout(i, id, round); }, "sync-timeout");
-  }
-
-  void OnTimeout(int i, uint64_t id, uint32_t round) {
-    Node& node = nodes_[i];
-    if (!node.session || node.session->id != id || node.session->round != round) return;
-    if (++node.session->retries <= 2) return SendRequest(i);
-    ++totals_.session_timeouts;
-    const bool retry = node.session->after_restart;
-    node.session.reset();
-    if (retry && node.up()) StartSession(i, true);
-  }
-
+  // A peer's change batch (a datagram: lost, late or twice, as the bus may).
   void OnReceive(int i, const Endpoint& from, std::string payload) {
     Node& node = nodes_[i];
     if (!node.up()) return Violation("delivery to a crashed node");
-    if (payload.size() < 13) return Violation("short envelope");
-    const Kind kind = static_cast<Kind>(payload[0]);
-    uint64_t session;
-    uint32_t round;
-    std::memcpy(&session, payload.data() + 1, 8);
-    std::memcpy(&round, payload.data() + 9, 4);
-    const std::string_view body = std::string_view(payload).substr(13);
-    const int j = index_.at(from);
-    switch (kind) {
-      case Kind::kBatch: {
-        Result<ChangeBatch> b = DecodeChanges(body);
-        if (!b.ok()) return Violation("batch: " + b.error().ToString());
-        if (b->map != kMap) return Violation("batch for another map");
-        ApplyRemote(i, b->changes);
-        break;
-      }
-      case Kind::kRequest: {
-        Result<SyncRequest> q = DecodeRequest(body);
-        if (!q.ok()) return Violation("request: " + q.error().ToString());
-        std::vector<Change> pushed;
-        Result<std::string> ans = Answer(*node.map, *q, &pushed);
-        if (!ans.ok()) return Violation("answer: " + ans.error().ToString());
-        ApplyRemote(i, pushed);
-        Send(i, j, Kind::kAnswer, session, round, *ans);
-        break;
-      }
-      case Kind::kAnswer: {
-        if (!node.session || node.session->id != session || node.session->round != round ||
-            node.session->peer != j) {
-          return;  // late, duplicate, or for a session that timed out
-        }
-        Session& s = *node.session;
-        sim_.Cancel(s.timeout);
-        Result<SyncSession::Step> step = s.sync->OnAnswer(*node.map, body);
-        if (!step.ok()) {
-          Violation("OnAnswer: " + step.error().ToString());
-          node.session.reset();
-          return;
-        }
-        ApplyRemote(i, step->received);
-        if (step->request) {
-          SendRound(i, std::move(*step->request));
-        } else {
-          ++totals_.sessions_done;
-          node.synced = true;
-          node.session.reset();
-        }
-        break;
-      }
-      default:
-        Violation("unknown envelope");
-    }
+    const uint64_t malformed = node.copy->stats().malformed.load();
+    node.replicator->OnBatch(nodes_[index_.at(from)].id, std::string(kMap), payload);
+    if (node.copy->stats().malformed.load() != malformed) Violation("a batch did not decode");
   }
 
   // ---- Checks ----
@@ -729,13 +696,13 @@ class MapSim {
   sim::Simulator sim_;
   SeededRng rng_;
   sim::Network net_;
+  sim::RpcNet rpc_;
   int n_ = 0;
   std::vector<Node> nodes_;
   std::map<Endpoint, int> index_;
   std::map<Stamp, Change> writes_;  // every write ever made, by stamp
   uint64_t counter_ = 0;
   uint64_t trace_ = 14695981039346656037ull;  // FNV-1a over Trace()'s words
-  uint64_t session_ids_ = 0;
   bool churning_ = true;
   bool freeze_ = false;
   HlcTime frozen_horizon_;
@@ -747,6 +714,7 @@ TEST(ReplicatedSim, ConvergesToTheNewestSurvivingWrites) {
   const bool verbose = std::getenv("SHOAL_SIM_VERBOSE") != nullptr;
   Totals all;
   const auto t0 = std::chrono::steady_clock::now();
+  const auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   const int seeds = sim::ForEachSeed(kDefaultSeeds, [&](uint64_t seed) {
     MapSim s(seed);
     Failures f = s.Run();
@@ -755,16 +723,11 @@ TEST(ReplicatedSim, ConvergesToTheNewestSurvivingWrites) {
       const Totals& t = s.totals();
       std::printf(
           "seed %llu: %llu writes (%llu lost with their node), %llu crashes (%llu from a snapshot, "
-          "%llu corrupt), %llu sessions (%llu ended by timeouts), %llu expired, %llu collected, "
-          "quiet after %.1f s\n",
-          static_cast<unsigned long long>(seed), static_cast<unsigned long long>(t.writes),
-          static_cast<unsigned long long>(t.lost_writes),
-          static_cast<unsigned long long>(t.crashes),
-          static_cast<unsigned long long>(t.restarts_from_snapshot),
-          static_cast<unsigned long long>(t.corrupt_snapshots),
-          static_cast<unsigned long long>(t.sessions),
-          static_cast<unsigned long long>(t.session_timeouts),
-          static_cast<unsigned long long>(t.expired), static_cast<unsigned long long>(t.collected),
+          "%llu corrupt), sessions %llu completed / %llu failed / %llu deferred, %llu rpc calls "
+          "(%llu lost), %llu expired, %llu collected, quiet after %.1f s\n",
+          u(seed), u(t.writes), u(t.lost_writes), u(t.crashes), u(t.restarts_from_snapshot),
+          u(t.corrupt_snapshots), u(t.sessions_done), u(t.sessions_failed), u(t.sessions_deferred),
+          u(t.rpc_calls), u(t.rpc_lost), u(t.expired), u(t.collected),
           static_cast<double>(t.converge_micros) / 1e6);
     }
     return f;
@@ -772,19 +735,13 @@ TEST(ReplicatedSim, ConvergesToTheNewestSurvivingWrites) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
       "%d seeds in %.2f s: %llu writes (%llu lost with their only node), %llu crashes (%llu "
-      "restarts from a snapshot, %llu corrupt snapshots refused), %llu partitions, %llu sync "
-      "sessions (%llu completed, %llu ended by timeouts), %llu expired, %llu tombstones "
-      "collected; slowest convergence %.1f s\n",
-      seeds, secs, static_cast<unsigned long long>(all.writes),
-      static_cast<unsigned long long>(all.lost_writes),
-      static_cast<unsigned long long>(all.crashes),
-      static_cast<unsigned long long>(all.restarts_from_snapshot),
-      static_cast<unsigned long long>(all.corrupt_snapshots),
-      static_cast<unsigned long long>(all.partitions),
-      static_cast<unsigned long long>(all.sessions),
-      static_cast<unsigned long long>(all.sessions_done),
-      static_cast<unsigned long long>(all.session_timeouts),
-      static_cast<unsigned long long>(all.expired), static_cast<unsigned long long>(all.collected),
+      "restarts from a snapshot, %llu corrupt snapshots refused), %llu partitions, sync sessions "
+      "%llu completed / %llu failed / %llu deferred by a fresh peer, %llu rpc calls (%llu lost "
+      "on a broken stream), %llu expired, %llu tombstones collected; slowest convergence %.1f "
+      "s\n",
+      seeds, secs, u(all.writes), u(all.lost_writes), u(all.crashes), u(all.restarts_from_snapshot),
+      u(all.corrupt_snapshots), u(all.partitions), u(all.sessions_done), u(all.sessions_failed),
+      u(all.sessions_deferred), u(all.rpc_calls), u(all.rpc_lost), u(all.expired), u(all.collected),
       static_cast<double>(all.converge_micros) / 1e6);
   // The scenario must exercise what it claims to.
   if (seeds >= 40) {
@@ -793,7 +750,9 @@ TEST(ReplicatedSim, ConvergesToTheNewestSurvivingWrites) {
     EXPECT_GT(all.lost_writes, 0u);
     EXPECT_GT(all.collected, 0u);
     EXPECT_GT(all.expired, 0u);
-    EXPECT_GT(all.session_timeouts, 0u);
+    EXPECT_GT(all.sessions_failed, 0u);
+    EXPECT_GT(all.sessions_deferred, 0u);
+    EXPECT_GT(all.rpc_lost, 0u);
   }
 }
 
