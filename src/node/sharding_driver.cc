@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "engine/engine.h"
+#include "sharding/peer_rpc.h"
 #include "storage/dump.h"
 
 namespace shoal::node {
@@ -34,7 +35,7 @@ ShardingDriver::ShardingDriver(const ServiceContext& ctx, sharding::CoreOptions 
     : Service("sharding"),
       engine_(ctx.engine),
       loop_(ctx.loop),
-      client_(ctx.rpc_client),
+      channel_(ctx.rpc_client),
       self_(ctx.self),
       clock_(ctx.clock),
       core_(ctx.self, WithLimits(options, ctx.engine), this) {}
@@ -42,27 +43,18 @@ ShardingDriver::ShardingDriver(const ServiceContext& ctx, sharding::CoreOptions 
 ShardingDriver::~ShardingDriver() { *alive_ = false; }
 
 Status ShardingDriver::Start(net::RpcServer* server) {
-  ServeMethod(server, kShardMethod, [this](std::string_view body, net::Responder responder) {
-    if (body.size() < 16) {
-      responder.Fail("shard: short request");
-      return;
-    }
-    auto from = membership::MemberId::FromBytes(body.substr(0, 16));
-    if (!from) {
-      responder.Fail("shard: bad sender");
-      return;
-    }
-    core_.OnRequest(*from, body.substr(16),
-                    [r = std::make_shared<net::Responder>(std::move(responder))](
-                        Result<std::string> reply) mutable {
-                      if (reply.ok()) {
-                        r->Reply(std::move(reply).value());
-                      } else {
-                        r->Fail(reply.error().message());
-                      }
-                    });
-    UpdateSnapshot();
-  });
+  ServeMethod(server, sharding::kShardMethod,
+              [this](std::string_view body, net::Responder responder) {
+                sharding::ServeRequest(core_, body,
+                                       [r = std::make_shared<net::Responder>(std::move(responder))](
+                                           Result<std::string> reply) mutable {
+                                         if (reply.ok()) {
+                                           r->Reply(std::move(reply).value());
+                                         } else {
+                                           r->Fail(reply.error().message());
+                                         }
+                                       });
+              });
   ServeMethod(server, engine::kForwardMethod,
               [this](std::string_view body, net::Responder responder) {
                 engine_->ExecuteForwarded(body, std::move(responder));
@@ -118,19 +110,11 @@ void ShardingDriver::UpdateSnapshot() {
 
 void ShardingDriver::Call(const membership::MemberId& to, const Endpoint& cluster, std::string body,
                           int64_t timeout_us, ReplyFn done) {
-  if (cluster.port == 0) {
-    loop_->Post([done = std::move(done), to]() mutable {
-      done(Error(sharding::Errc::kRefused, "no address for member " + to.ShortString()));
-    });
-    return;
-  }
-  std::string req = self_.ToBytes();
-  req += body;
-  client_->Call(cluster, kShardMethod, req, std::max<int64_t>(1, timeout_us / 1000),
-                [this, done = std::move(done)](Result<std::string> r) mutable {
-                  done(std::move(r));
-                  UpdateSnapshot();
-                });
+  sharding::CallPeer(channel_, self_, cluster, body, timeout_us,
+                     [this, done = std::move(done)](Result<std::string> r) mutable {
+                       done(std::move(r));
+                       UpdateSnapshot();
+                     });
 }
 
 void ShardingDriver::SetStates(const std::vector<uint16_t>& buckets, BucketState state,

@@ -1,6 +1,6 @@
 // ShardingDriver: runs this node's sharding::ShardingCore on the control thread, with real I/O —
-// the internal RPC for the protocol's messages ("shard"), the worker threads' tables for bucket
-// contents, and the engine's BucketPlane and published map for the data plane.
+// the internal RPC for the protocol's messages (sharding/peer_rpc.h), the worker threads' tables
+// for bucket contents, and the engine's BucketPlane and published map for the data plane.
 //
 // Store operations go to the worker that owns each bucket (bucket % workers) through
 // Shard::Submit, so they queue behind a multi-worker command holding that shard's lock: a copy
@@ -33,8 +33,6 @@ class Engine;
 }  // namespace shoal::engine
 
 namespace shoal::node {
-
-inline constexpr std::string_view kShardMethod = "shard";
 
 class ShardingDriver final : public sharding::CoreIo, public Service {
  public:
@@ -88,7 +86,7 @@ class ShardingDriver final : public sharding::CoreIo, public Service {
 
   engine::Engine* const engine_;
   net::EventLoop* const loop_;
-  net::RpcClient* const client_;
+  net::RpcClientChannel channel_;
   const membership::MemberId self_;
   const Clock* const clock_;
   sharding::ShardingCore core_;

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "common/keyslot.h"
+#include "sharding/peer_rpc.h"
 
 namespace shoal::sharding {
 
@@ -89,14 +90,6 @@ struct ShardSim::Client {
   uint64_t outstanding = 0;  // the write awaited, 0 = none
 };
 
-struct ShardSim::Call {
-  int from = 0;
-  int to = 0;
-  uint64_t gen = 0;
-  bool done = false;
-  CoreIo::ReplyFn fn;
-};
-
 struct ShardSim::Node {
   uint64_t gen = 0;  // the network incarnation the core belongs to
   std::unique_ptr<Io> io;
@@ -144,6 +137,7 @@ ShardSim::ShardSim(uint64_t seed, ShardSimOptions options)
     : options_(std::move(options)),
       cluster_(seed, NoJoinOnStart(options_.cluster)),
       rng_(cluster_.sim().DeriveRng("sharding-harness")),
+      rpc_(cluster_.net(), sim::RpcNetOptions{.max_request_bytes = options_.max_request_bytes}),
       active_count_(kNumBuckets, 0),
       exposed_at_(kNumBuckets, -1),
       clients_(static_cast<size_t>(options_.clients)) {
@@ -232,6 +226,14 @@ void ShardSim::StartCore(int i) {
   n.gen = Generation(i);
   n.io = std::make_unique<Io>(this, i);
   n.core = std::make_unique<ShardingCore>(id(i), options_.core, n.io.get());
+  rpc_.Serve(cluster_.endpoint(i), std::string(kShardMethod),
+             [this, i](const Endpoint&, std::string_view body, sim::RpcNet::Respond respond) {
+               if (node(i).core == nullptr) {
+                 respond(Error(Errc::kRefused, "no sharding core"));
+                 return;
+               }
+               ServeRequest(*node(i).core, body, std::move(respond));
+             });
   n.has_view = false;
   n.map = nullptr;
   RefreshView(i);
@@ -372,60 +374,17 @@ void ShardSim::SetLeaving(int i) {
 
 void ShardSim::DoCall(int from, const MemberId& to, const Endpoint& cluster, std::string body,
                       int64_t timeout_us, CoreIo::ReplyFn done) {
-  ++open_calls_;
-  auto call = std::make_shared<Call>();
-  call->from = from;
-  call->to = IndexOf(to);
-  call->gen = node(from).gen;
-  call->fn = std::move(done);
-  sim().Schedule(timeout_us, [this, call] {
-    Complete(call, Error(std::make_error_code(std::errc::timed_out), "rpc timeout"));
-  });
-  const int j = IndexOf(to);
-  if (options_.max_request_bytes != 0 && body.size() > options_.max_request_bytes) {
-    // As net/rpc.cc refuses a request larger than its frame limit (before sending anything).
-    ++oversized_requests_;
-    sim().Schedule(StoreDelay(), [this, call] {
-      Complete(call, Error(std::make_error_code(std::errc::message_size), "request too large"));
-    });
-    return;
-  }
-  if (j < 0 || cluster.port == 0 || cluster != cluster_.endpoint(j)) {
-    sim().Schedule(StoreDelay(), [this, call] {
-      Complete(call, Error(std::make_error_code(std::errc::host_unreachable), "no address"));
-    });
-    return;
-  }
-  const int64_t there = LinkDelay(from, j);
-  if (!up(j) || node(j).core == nullptr) {
-    // Connection refused: a round trip.
-    sim().Schedule(there + LinkDelay(j, from), [this, call] {
-      Complete(call, Error(std::make_error_code(std::errc::connection_refused), "refused"));
-    });
-    return;
-  }
-  if (Blocked(from, j)) return;  // the connection never opens: the caller times out
-  const int64_t arrive = StreamArrival(from, j, there);
-  const uint64_t jgen = node(j).gen;
-  const MemberId caller = id(from);
-  sim().ScheduleAt(arrive, [this, call, from, j, jgen, caller, body = std::move(body)] {
-    if (!Alive(j, jgen)) {
-      sim().Schedule(LinkDelay(j, from), [this, call] {
-        Complete(call, Error(std::make_error_code(std::errc::connection_reset), "reset"));
-      });
-      return;
-    }
-    if (Blocked(from, j)) return;  // cut while in flight: the caller times out
-    if (options_.verbose) TraceRequest(from, j, body);
-    node(j).core->OnRequest(caller, body, [this, call, from, j, jgen](Result<std::string> r) {
-      if (!Alive(j, jgen) || Blocked(j, from)) return;
-      auto reply = std::make_shared<Result<std::string>>(std::move(r));
-      sim().ScheduleAt(StreamArrival(j, from, LinkDelay(j, from)), [this, call, from, j, reply] {
-        if (Blocked(j, from)) return;
-        Complete(call, std::move(*reply));
-      });
-    });
-  });
+  if (options_.verbose) TraceRequest(from, IndexOf(to), body);
+  CallPeer(rpc_.channel(cluster_.endpoint(from)), id(from), cluster, body, timeout_us,
+           [this, from, to = IndexOf(to), gen = node(from).gen,
+            done = std::move(done)](Result<std::string> r) mutable {
+             if (!Alive(from, gen)) return;  // the caller's core died: nobody is waiting
+             if (options_.verbose && !r.ok()) {
+               std::printf("%s node %d: call to %d failed: %s\n", sim::FormatTime(Now()).c_str(),
+                           from, to, r.error().message().c_str());
+             }
+             done(std::move(r));
+           });
 }
 
 void ShardSim::TraceRequest(int from, int to, std::string_view body) {
@@ -449,27 +408,6 @@ void ShardSim::TraceRequest(int from, int to, std::string_view body) {
   }
   if (what.empty()) return;
   std::printf("%s request %d -> %d: %s\n", sim::FormatTime(Now()).c_str(), from, to, what.c_str());
-}
-
-int64_t ShardSim::StreamArrival(int from, int to, int64_t delay) {
-  // One connection per peer: what is sent on it arrives in order (events at the same instant run
-  // in the order they were scheduled).
-  int64_t& last = stream_tail_[{from, to}];
-  last = std::max(last, Now() + delay);
-  return last;
-}
-
-void ShardSim::Complete(const std::shared_ptr<Call>& call, Result<std::string> r) {
-  if (call->done) return;
-  call->done = true;
-  --open_calls_;
-  CoreIo::ReplyFn fn = std::move(call->fn);
-  if (!Alive(call->from, call->gen)) return;  // the caller died: nobody is waiting
-  if (options_.verbose && !r.ok()) {
-    std::printf("%s node %d: call to %d failed: %s\n", sim::FormatTime(Now()).c_str(), call->from,
-                call->to, r.error().message().c_str());
-  }
-  fn(std::move(r));
 }
 
 void ShardSim::EndFault() {
@@ -872,7 +810,9 @@ bool ShardSim::Converged(const std::vector<int>& holders, const std::vector<int>
     return fail(fmt::format("last change {} ago", sim::FormatTime(Now() - last_change_)));
   }
   // A coordinator round waiting for an answer (up to the RPC timeout) may still act.
-  if (open_calls_ != 0) return fail(fmt::format("{} requests unanswered", open_calls_));
+  if (rpc_.open_calls() != 0) {
+    return fail(fmt::format("{} requests unanswered", rpc_.open_calls()));
+  }
   std::optional<Epoch> epoch;
   for (int i : all) {
     if (!up(i) || node(i).core == nullptr) return fail(fmt::format("node {} is down", i));

@@ -8,13 +8,11 @@
 //     Tick(now) runs every `tick_interval` (each node at its own phase). A node's sharding core
 //     starts when the node joins and dies with it; a restarted node gets a fresh one (memory and
 //     store lost).
-//   * Internal RPC (CoreIo::Call) like net/rpc.h's one TCP connection per peer: the request
-//     reaches the target's OnRequest after a delay drawn from the SWIM network's link (so link
-//     faults slow it too), the reply comes back after another, and each direction is FIFO; a
-//     request to a crashed node fails after a round trip; across a partition (checked at send and
-//     at arrival of each direction, like the network's datagrams) or to a node that dies while
-//     serving, the caller gets a timeout after `timeout`. No silent loss, no duplicates; callbacks
-//     never run inside Call, nor for a core that died.
+//   * Internal RPC (CoreIo::Call): sharding/peer_rpc.h's CallPeer and ServeRequest, the node's own
+//     framing, over sim::RpcNet (sim/rpc.h) on the SWIM network's links: one in-order stream per
+//     peer that link faults slow, a partition breaks (its calls time out) and a restarted peer
+//     resets; a node without a core answers with an error. Callbacks never run inside Call, nor
+//     for a core that died.
 //   * The store: std::map<bucket, std::map<key, value>> per node. Store operations take effect
 //     when called (as on a worker that runs them in order) and complete (callbacks) after a small
 //     delay. ReadBuckets snapshots at the call (writes to SENDING buckets are held, so the copy is
@@ -66,6 +64,7 @@
 #include "membership/sim_cluster.h"
 #include "sharding/core.h"
 #include "sim/network.h"
+#include "sim/rpc.h"
 #include "sim/simulator.h"
 
 namespace shoal::sharding {
@@ -77,8 +76,10 @@ struct ShardSimOptions {
   int64_t join_spread = 1 * sim::kSecond;
   int64_t tick_interval = 10 * sim::kMillisecond;
   // Converged() also wants this long without any bucket state change or map publication: longer
-  // than the coordinator's idle poll, so that it has had a round that asked for nothing.
-  int64_t quiet = 5 * sim::kSecond;
+  // than a coordinator's poll round that waits out one request's timeout (a poll lost on a stream
+  // a partition broke: CoreOptions::rpc_timeout_us) plus an idle poll, so that it has had a round
+  // that asked for nothing.
+  int64_t quiet = 7 * sim::kSecond;
   // After a partition heals, links are restored, or a live member is declared dead, two ACTIVE
   // holders of a bucket are excused for this long (views and maps converge meanwhile).
   int64_t fault_grace = 10 * sim::kSecond;
@@ -158,7 +159,7 @@ class ShardSim {
   // The value node i stores for `key`, or null.
   const std::string* Get(int i, const std::string& key) const;
   // Requests refused as larger than max_request_bytes.
-  uint64_t oversized_requests() const { return oversized_requests_; }
+  uint64_t oversized_requests() const { return rpc_.counters().too_large; }
 
   // Per bucket, the up node holding it ACTIVE: -1 none, -2 more than one.
   std::vector<int> Holders() const;
@@ -212,7 +213,6 @@ class ShardSim {
   struct Node;
   struct Write;
   struct Client;
-  struct Call;
 
   Node& node(int i) { return *nodes_[i]; }
   const Node& node(int i) const { return *nodes_[i]; }
@@ -234,10 +234,7 @@ class ShardSim {
   // CoreIo, per node.
   void DoCall(int from, const membership::MemberId& to, const Endpoint& cluster, std::string body,
               int64_t timeout_us, CoreIo::ReplyFn done);
-  void Complete(const std::shared_ptr<Call>& call, Result<std::string> r);
   void TraceRequest(int from, int to, std::string_view body);
-  // When a message sent now with `delay` arrives on the from -> to stream (FIFO).
-  int64_t StreamArrival(int from, int to, int64_t delay);
   void DoSetStates(int i, const std::vector<uint16_t>& buckets, BucketState state,
                    const membership::MemberId& peer);
   void DoPublishMap(int i, std::shared_ptr<const BucketMap> map);
@@ -261,7 +258,8 @@ class ShardSim {
 
   ShardSimOptions options_;
   membership::SimCluster cluster_;
-  SeededRng rng_;  // the harness's own stream (delays, clients)
+  SeededRng rng_;    // the harness's own stream (delays, clients)
+  sim::RpcNet rpc_;  // CoreIo::Call, as net/rpc.h in the node
   std::vector<std::unique_ptr<Node>> nodes_;
   std::map<membership::MemberId, int> index_;
 
@@ -275,10 +273,7 @@ class ShardSim {
   uint64_t excused_duplicates_ = 0;
   uint64_t trace_hash_ = 14695981039346656037ull;
   int64_t last_change_ = 0;  // the last bucket state change or map publication anywhere
-  uint64_t open_calls_ = 0;  // CoreIo::Call requests not completed yet
-  std::map<std::pair<int, int>, int64_t> stream_tail_;  // last arrival on each directed stream
   uint64_t false_deaths_ = 0;
-  uint64_t oversized_requests_ = 0;
   std::vector<std::string> violations_;
 
   // Observations.
