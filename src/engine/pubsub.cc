@@ -51,7 +51,7 @@ uint64_t DeliverPublication(Shard& shard, const std::string& entry, const bus::P
   for (uint64_t id : ids) {
     resp::Connection* c = shard.FindClient(id);
     if (c == nullptr || c->closing()) continue;
-    c->Push(encode(c->protocol()), /*flush=*/false);
+    c->Push(encode(c->protocol()), resp::Connection::Flush::kLater);
     shard.FlushBeforeSleep(c);
     ++n;
   }

@@ -199,7 +199,7 @@ void Connection::CompleteReply(ReplyToken token, std::string_view bytes) {
   --pending_;
 }
 
-void Connection::Push(std::string_view bytes, bool flush) {
+void Connection::Push(std::string_view bytes, Flush flush) {
   if (closing_) return;
   if (slots_.empty()) {
     out_.Append(bytes);
@@ -208,7 +208,7 @@ void Connection::Push(std::string_view bytes, bool flush) {
     slots_.back().data.append(bytes);
     slot_bytes_ += bytes.size();
   }
-  if (flush) FlushOutput();
+  if (flush == Flush::kNow) FlushOutput();
 }
 
 bool Connection::CheckOutputLimit() {

@@ -58,9 +58,10 @@ class Connection final : public net::IoWatcher {
   size_t pending_replies() const { return pending_; }
   // Sends an out-of-band message (a RESP3 push, or a RESP2 pub-sub array) after every reply
   // already reserved, so it never overtakes the answer to an earlier command (e.g. SUBSCRIBE's).
-  // Subject to the output-buffer limit. Not from inside Dispatch. With flush=false the bytes wait
-  // for the caller's next FlushOutput (so many pushes leave in one write).
-  void Push(std::string_view bytes, bool flush = true);
+  // Subject to the output-buffer limit. Not from inside Dispatch. With kLater the bytes wait for
+  // the caller's next FlushOutput (so many pushes leave in one write).
+  enum class Flush { kNow, kLater };
+  void Push(std::string_view bytes, Flush flush = Flush::kNow);
 
   // Sends what is queued, then closes (QUIT).
   void CloseAfterReply() { close_after_reply_ = true; }
