@@ -14,6 +14,7 @@ sims=(
   "src/membership/membership_test:SwimSim.*:-SwimSim.SameSeedSameTrace"
   "src/sharding/sharding_sim_test:ShardingSim.*:-ShardingSim.SameSeedSameTrace"
   "src/bus/bus_registry_test:RegistrySim.ConvergesUnderChurnLossAndCrashesAndFailsOver"
+  "src/bus/bus_dispatcher_sim_test:DispatcherSim.*:-DispatcherSim.SameSeedSameTrace"
   "src/replicated/replicated_sim_test:ReplicatedSim.*:-ReplicatedSim.SameSeedSameRun"
 )
 targets=()

@@ -10,8 +10,9 @@
 //     that peer opens a new stream.
 //   * `done` runs exactly once, on the caller's thread (loop), never inside Call: with the reply,
 //     with the handler's error (its message as given), or with a transport error (timed out,
-//     refused, reset, unreachable, too large). A call that timed out may still have run at the
-//     peer: a request is delivered at most once, never twice.
+//     refused, reset, unreachable, too large). A timeout is always std::errc::timed_out. A call
+//     that timed out may still have run at the peer: a request is delivered at most once, never
+//     twice.
 //   * timeout_us > 0 bounds the wait from now; <= 0 waits until the reply or the stream's end.
 #pragma once
 

@@ -45,6 +45,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -249,14 +250,21 @@ class RpcClient {
 };
 
 // The RpcChannel (common/rpc_channel.h) protocol code calls through: an RpcClient's calls, with
-// the timeout rounded up to whole milliseconds. Same thread rules as the client.
+// the timeout rounded up to whole milliseconds and reported as std::errc::timed_out. Same thread
+// rules as the client.
 class RpcClientChannel final : public RpcChannel {
  public:
   explicit RpcClientChannel(RpcClient* client) : client_(client) {}
   void Call(const Endpoint& to, std::string_view method, std::string body, int64_t timeout_us,
             ReplyFn done) override {
-    client_->Call(to, method, body, timeout_us <= 0 ? 0 : (timeout_us + 999) / 1000,
-                  std::move(done));
+    client_->Call(
+        to, method, body, timeout_us <= 0 ? 0 : (timeout_us + 999) / 1000,
+        [done = std::move(done)](Result<std::string> r) mutable {
+          if (!r.ok() && r.error().code() == Errc::kTimeout) {
+            return done(Error(std::make_error_code(std::errc::timed_out), r.error().message()));
+          }
+          done(std::move(r));
+        });
   }
 
  private:

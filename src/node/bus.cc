@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "bus/peer_rpc.h"
 #include "common/log.h"
 #include "common/wire.h"
 #include "engine/engine.h"
@@ -15,24 +16,6 @@ using engine::DeliverPublication;
 using engine::Shard;
 
 namespace {
-
-std::string IdPrefix(const membership::MemberId& id) {
-  std::string s(16, '\0');
-  for (int i = 0; i < 8; ++i) {
-    s[i] = static_cast<char>(id.hi() >> (56 - 8 * i));
-    s[8 + i] = static_cast<char>(id.lo() >> (56 - 8 * i));
-  }
-  return s;
-}
-
-membership::MemberId ParseIdPrefix(std::string_view s) {
-  uint64_t hi = 0, lo = 0;
-  for (int i = 0; i < 8; ++i) {
-    hi = (hi << 8) | static_cast<uint8_t>(s[i]);
-    lo = (lo << 8) | static_cast<uint8_t>(s[8 + i]);
-  }
-  return membership::MemberId(hi, lo);
-}
 
 bus::Space SpaceOf(char c) { return static_cast<bus::Space>(c); }
 
@@ -54,6 +37,7 @@ Bus::Bus(const ServiceContext& ctx, bus::DispatcherOptions options)
       engine_(ctx.engine),
       loop_(ctx.loop),
       client_(ctx.rpc_client),
+      channel_(ctx.rpc_client),
       self_(ctx.self),
       clock_(ctx.clock) {
   dispatcher_ = std::make_unique<bus::Dispatcher>(self_, static_cast<bus::DispatcherIo*>(this),
@@ -75,23 +59,13 @@ void Bus::Call(const membership::MemberId& to, std::string body, int64_t timeout
     });
     return;
   }
-  client_->Call(m->record.address, kBusMethod, IdPrefix(self_) + body, timeout_ms,
-                [done = std::move(done)](Result<std::string> r) {
-                  if (!r.ok() && r.error().code() == net::Errc::kTimeout) {
-                    return done(Error(bus::DispatchErrc::kTimeout, r.error().message()));
-                  }
-                  done(std::move(r));
-                });
+  bus::CallPeer(channel_, self_, m->record.address, std::move(body), timeout_ms, std::move(done));
 }
 
 Status Bus::Start(net::RpcServer* server) {
-  ServeMethod(server, kBusMethod, [this](std::string_view body, net::Responder resp) {
-    if (body.size() < 16) {
-      resp.Fail("bus: message too short");
-      return;
-    }
+  ServeMethod(server, bus::kBusMethod, [this](std::string_view body, net::Responder resp) {
     auto responder = std::make_shared<net::Responder>(std::move(resp));
-    dispatcher_->OnCall(ParseIdPrefix(body), body.substr(16), [responder](Result<std::string> r) {
+    bus::ServeCall(*dispatcher_, body, [responder](Result<std::string> r) {
       if (r.ok()) {
         responder->Reply(std::move(*r));
       } else {

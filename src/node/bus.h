@@ -9,8 +9,8 @@
 // work to a thread of your own and answer later through the Replier, which may be called from
 // any thread.
 //
-// Transport: the internal RPC method "bus" on the cluster port (cookie-authenticated). The body
-// is the sender's member id (16 bytes, big-endian) followed by the dispatcher's message.
+// Transport: the internal RPC method "bus" on the cluster port (cookie-authenticated), framed by
+// bus/peer_rpc.h: the sender's member id (16 bytes) followed by the dispatcher's message.
 //
 // Worker glue. A worker keeps its clients' subscriptions itself (WorkerPubSub,
 // commands/pubsub_family.cc) and subscribes here once per distinct channel, pattern or subject (so
@@ -43,7 +43,6 @@ class Engine;
 
 namespace shoal::node {
 
-inline constexpr std::string_view kBusMethod = "bus";
 inline constexpr std::string_view kPubSubMethod = "pubsub";
 
 class Bus final : private bus::DispatcherIo, public Service {
@@ -139,7 +138,8 @@ class Bus final : private bus::DispatcherIo, public Service {
 
   engine::Engine* engine_;
   net::EventLoop* loop_;
-  net::RpcClient* client_;
+  net::RpcClient* client_;         // the pub-sub counts
+  net::RpcClientChannel channel_;  // the dispatcher's messages
   membership::MemberId self_;
   const Clock* clock_;
   std::unique_ptr<bus::Dispatcher> dispatcher_;

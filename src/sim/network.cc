@@ -235,6 +235,7 @@ void Network::Crash(const Endpoint& endpoint) {
   if (!n.up_) return;
   n.up_ = false;
   sim_->trace().Record("crash", n.name_);
+  for (const auto& [id, fn] : crash_observers_) fn(endpoint);
 }
 
 void Network::Restart(const Endpoint& endpoint) {

@@ -209,6 +209,13 @@ class Network {
   // Restart: a new incarnation, up again. Both are no-ops if already in that state.
   void Crash(const Endpoint& node);
   void Restart(const Endpoint& node);
+  // Runs `fn` at every crash, after the node went down (the RPC streams reset its connections),
+  // until removed with the id returned.
+  uint64_t AddCrashObserver(std::function<void(const Endpoint&)> fn) {
+    crash_observers_[++next_observer_] = std::move(fn);
+    return next_observer_;
+  }
+  void RemoveCrashObserver(uint64_t id) { crash_observers_.erase(id); }
 
   // Datagrams on the wire (sent, not yet delivered or dropped), counting duplicate copies.
   uint64_t InFlight() const { return in_flight_; }
@@ -239,6 +246,8 @@ class Network {
   std::map<std::pair<Endpoint, Endpoint>, LinkConfig> links_;
   std::set<std::pair<Endpoint, Endpoint>> blocked_;
   uint64_t in_flight_ = 0;
+  std::map<uint64_t, std::function<void(const Endpoint&)>> crash_observers_;
+  uint64_t next_observer_ = 0;
 };
 
 }  // namespace shoal::sim

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <system_error>
+#include <tuple>
 #include <vector>
 
 namespace shoal::sim {
@@ -29,9 +30,25 @@ std::string Pair(const Endpoint& from, const Endpoint& to) {
 }  // namespace
 
 RpcNet::RpcNet(Network& net, RpcNetOptions options)
-    : net_(&net), options_(options), rng_(net.sim().DeriveRng("rpc")) {}
+    : net_(&net), options_(options), rng_(net.sim().DeriveRng("rpc")) {
+  crash_observer_ = net.AddCrashObserver([this](const Endpoint& node) { OnCrash(node); });
+}
 
-RpcNet::~RpcNet() = default;
+void RpcNet::OnCrash(const Endpoint& node) {
+  std::vector<std::tuple<Endpoint, Endpoint, uint64_t>> reset;
+  for (const auto& [ends, c] : connections_) {
+    if (ends.second == node && !c.broken) reset.emplace_back(ends.first, ends.second, c.id);
+  }
+  for (const auto& [from, to, id] : reset) {
+    if (net_->IsBlocked(to, from)) {
+      Break(from, to, id, /*reset=*/false);  // the reset is lost: the calls time out
+    } else {
+      Break(from, to, id, /*reset=*/true);
+    }
+  }
+}
+
+RpcNet::~RpcNet() { net_->RemoveCrashObserver(crash_observer_); }
 
 RpcChannel& RpcNet::channel(const Endpoint& ep) {
   auto& slot = channels_[ep];

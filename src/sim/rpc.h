@@ -11,10 +11,13 @@
 //     breaks with it: nothing sent on it later is delivered. Calls waiting on a broken connection
 //     time out (as TCP would after its retransmissions), or fail at once with "connection lost"
 //     when they have no timeout.
-//   * A request that reaches a callee that is down, or a newer incarnation than the one the
-//     connection was opened to, resets the connection: every call on it fails with "connection
-//     reset" one link delay later. A call to a node that is down when the connection opens is
-//     refused after a round trip; to an endpoint nobody registered, "no route to host".
+//   * A crash is a process crash: the node's kernel resets its connections, so every call
+//     waiting on a connection to it fails with "connection reset" one link delay later (across a
+//     partition the reset is lost too, and those calls time out), and the next call opens a new
+//     connection. A request that still reaches a callee that is down, or a newer incarnation
+//     than the one its connection was opened to, resets the connection the same way. A call to a
+//     node that is down when the connection opens is refused after a round trip; to an endpoint
+//     nobody registered, "no route to host".
 //   * A reply for a caller that crashed or restarted since is dropped; its callback never runs.
 //   * Each node serves the methods registered for its current incarnation (a restart clears
 //     them); a request for another method gets the error "unknown method '<name>'", as from
@@ -97,6 +100,7 @@ class RpcNet {
   void Arrive(uint64_t call, std::string method, std::string body);
   void SendReply(uint64_t call, const Endpoint& from, const Endpoint& to, uint64_t connection,
                  Result<std::string> reply);
+  void OnCrash(const Endpoint& node);
   // Breaks the connection of caller -> callee with id `connection` (if it is still that one).
   void Break(const Endpoint& from, const Endpoint& to, uint64_t connection, bool reset);
   void Complete(uint64_t call, Result<std::string> result);
@@ -113,6 +117,7 @@ class RpcNet {
   std::map<uint64_t, PendingCall> calls_;
   uint64_t next_call_ = 1;
   uint64_t next_connection_ = 1;
+  uint64_t crash_observer_ = 0;
   RpcNetCounters counters_;
 };
 

@@ -113,22 +113,36 @@ TEST_F(RpcNetTest, ALostStreamFailsCallsWithoutATimeout) {
   EXPECT_NE(ErrorOf(a).find("lost"), std::string::npos);
 }
 
-TEST_F(RpcNetTest, ACalleeThatRestartedResetsTheStream) {
-  const size_t warm = CallEcho("0");
+TEST_F(RpcNetTest, ACrashResetsTheCallsWaitingOnIt) {
+  rpc_->Serve(kB, "slow", [](const Endpoint&, std::string_view, RpcNet::Respond) {
+    // Never answers: the caller waits until the node crashes.
+  });
+  const size_t a = CallEcho("1", 10 * kSecond, "slow");
   sim_.RunFor(kSecond);
-  ASSERT_TRUE(results_[warm]->ok());
+  EXPECT_FALSE(results_[a].has_value());
   net_.Crash(kB);
-  net_.Restart(kB);  // a new incarnation with no methods yet
-  const size_t a = CallEcho("1");
-  sim_.RunFor(kSecond);
+  sim_.RunFor(10 * kMillisecond);  // one link delay, not the 10 s timeout
   EXPECT_NE(ErrorOf(a).find("reset"), std::string::npos);
-  const size_t b = CallEcho("2");  // a new stream, to a node that serves nothing yet
+  net_.Restart(kB);                // a new incarnation with no methods yet
+  const size_t b = CallEcho("2");  // a new stream
   sim_.RunFor(kSecond);
   EXPECT_NE(ErrorOf(b).find("unknown method"), std::string::npos);
   ServeEcho();
   const size_t c = CallEcho("3");
   sim_.RunFor(kSecond);
   EXPECT_EQ(results_[c]->value(), "3");
+}
+
+TEST_F(RpcNetTest, AResetLostInAPartitionLeavesTheCallsToTheirTimeout) {
+  rpc_->Serve(kB, "slow", [](const Endpoint&, std::string_view, RpcNet::Respond) {});
+  const size_t a = CallEcho("1", 2 * kSecond, "slow");
+  sim_.RunFor(kSecond);
+  net_.Block(kB, kA);
+  net_.Crash(kB);
+  sim_.RunFor(500 * kMillisecond);
+  EXPECT_FALSE(results_[a].has_value());
+  sim_.RunFor(kSecond);
+  EXPECT_NE(ErrorOf(a).find("timed out"), std::string::npos);
 }
 
 TEST_F(RpcNetTest, ADownCalleeRefusesAndACrashedCallerHearsNothing) {
